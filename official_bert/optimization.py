@@ -1,0 +1,446 @@
+"""BERT's optimizer: Adam with decoupled weight decay, no bias correction.
+
+This reproduces google-research/bert's `optimization.py` as a Keras 3
+optimizer:
+
+* `WarmupPolynomialDecay`: linear warm-up to `init_lr`, then linear
+  (power 1) decay to zero that is counted from step 0, not from the end of
+  warm-up. The step is the optimizer's iteration count *before* the step's
+  increment, so step 0 of a warm-up runs at rate 0.
+* `AdamWeightDecayOptimizer`: `update = m / (sqrt(v) + epsilon) +
+  weight_decay_rate * param`, `param -= lr * update`. Weight decay is skipped
+  for variables whose TF1 name (Keras' `variable.path`) matches any of the
+  `exclude_from_weight_decay` regular expressions (`re.search`).
+* `create_optimizer`: the two together with clipping by global norm 1.0, so
+  one `apply_gradients` call is one whole train step of the original.
+
+Under `tf.distribute`, gradients are summed across replicas *before* the
+global-norm clip, so N replicas give the update of one device that sees the
+same global batch (the per-replica loss must be divided by the global batch
+size, as usual for custom training loops).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+# The original excludes these from weight decay: layer-norm parameters and biases.
+DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
+# The original clips the gradients by this global norm before every update.
+DEFAULT_CLIP_NORM = 1.0
+
+
+def _check_range(name: str, value: float, low: float, high: float | None, high_open: bool) -> None:
+    """Raises ValueError naming `name` unless `low <= value < high` (or `<= high`)."""
+    ok = value >= low
+    if high is not None:
+        ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        if high is None:
+            allowed = f"[{low}, inf)"
+        else:
+            allowed = f"[{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"`{name}` must be in {allowed}; got {name}={value!r}.")
+
+
+def _compile_patterns(patterns: Iterable[str] | str | None) -> list[re.Pattern]:
+    """Compiles exclusion regexes, naming the one that is invalid."""
+    if patterns is None:
+        return []
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    compiled = []
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise TypeError(
+                "`exclude_from_weight_decay` must be a list of regular-expression strings; "
+                f"got the element {pattern!r} of type {type(pattern).__name__}."
+            )
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as e:
+            raise ValueError(
+                f"`exclude_from_weight_decay` holds {pattern!r}, which is not a valid "
+                f"regular expression: {e}. Escape special characters with re.escape()."
+            ) from None
+    return compiled
+
+
+def tf1_variable_name(variable: Any) -> str:
+    """The TF1 checkpoint name of a variable: Keras' `.path`, else its name without `:0`."""
+    path = getattr(variable, "path", None)
+    if path:
+        return path
+    return re.sub(r":\d+$", "", variable.name)
+
+
+@keras.saving.register_keras_serializable(package="official_bert")
+class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """The original's learning rate: linear warm-up, then linear decay from step 0.
+
+    For `step < num_warmup_steps` the rate is `init_lr * step / num_warmup_steps`;
+    otherwise it is `(init_lr - end_learning_rate) * (1 - min(step, num_train_steps) /
+    num_train_steps) ** power + end_learning_rate`. Right after warm-up the rate is
+    therefore `init_lr * (1 - num_warmup_steps / num_train_steps)`, not `init_lr`, and
+    past `num_train_steps` it stays at `end_learning_rate`.
+    """
+
+    def __init__(
+        self,
+        init_lr: float,
+        num_train_steps: int,
+        num_warmup_steps: int = 0,
+        end_learning_rate: float = 0.0,
+        power: float = 1.0,
+    ):
+        super().__init__()
+        _check_range("init_lr", init_lr, 0.0, None, False)
+        _check_range("end_learning_rate", end_learning_rate, 0.0, None, False)
+        if int(num_train_steps) != num_train_steps or num_train_steps < 1:
+            raise ValueError(
+                f"`num_train_steps` must be a positive integer; got {num_train_steps!r}."
+            )
+        if int(num_warmup_steps) != num_warmup_steps or num_warmup_steps < 0:
+            raise ValueError(
+                f"`num_warmup_steps` must be an integer >= 0; got {num_warmup_steps!r}."
+            )
+        if num_warmup_steps > num_train_steps:
+            raise ValueError(
+                f"`num_warmup_steps` ({num_warmup_steps}) must not exceed `num_train_steps` "
+                f"({num_train_steps}): it must be in [0, num_train_steps]."
+            )
+        self.init_lr = float(init_lr)
+        self.num_train_steps = int(num_train_steps)
+        self.num_warmup_steps = int(num_warmup_steps)
+        self.end_learning_rate = float(end_learning_rate)
+        self.power = float(power)
+
+    def __call__(self, step):
+        # Same float32 operations, in the same order, as the original graph
+        # (tf.train.polynomial_decay followed by the warm-up blend).
+        step = tf.cast(step, tf.float32)
+        decay_steps = tf.constant(float(self.num_train_steps), tf.float32)
+        fraction = tf.minimum(step, decay_steps) / decay_steps
+        decayed = (self.init_lr - self.end_learning_rate) * tf.pow(
+            1.0 - fraction, self.power
+        ) + self.end_learning_rate
+        if not self.num_warmup_steps:
+            return decayed
+        step_int = tf.cast(step, tf.int32)
+        warmup_steps_int = tf.constant(self.num_warmup_steps, tf.int32)
+        warmup_rate = self.init_lr * (
+            tf.cast(step_int, tf.float32) / tf.cast(warmup_steps_int, tf.float32)
+        )
+        is_warmup = tf.cast(step_int < warmup_steps_int, tf.float32)
+        return (1.0 - is_warmup) * decayed + is_warmup * warmup_rate
+
+    def get_config(self) -> dict:
+        return {
+            "init_lr": self.init_lr,
+            "num_train_steps": self.num_train_steps,
+            "num_warmup_steps": self.num_warmup_steps,
+            "end_learning_rate": self.end_learning_rate,
+            "power": self.power,
+        }
+
+
+@keras.saving.register_keras_serializable(package="official_bert")
+class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
+    """Adam with decoupled L2 weight decay and, by default, no bias correction.
+
+    Per variable and step, with `g` the (clipped) gradient:
+
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g**2
+        update = m / (sqrt(v) + epsilon) + weight_decay_rate * param
+        param = param - learning_rate * update
+
+    The weight-decay term is left out for variables whose TF1 name (Keras'
+    `variable.path`, e.g. `bert/encoder/layer_0/output/LayerNorm/gamma`) is
+    matched by `re.search` with any pattern of `exclude_from_weight_decay`.
+
+    With `bias_correction=True` the Adam term becomes Kingma & Ba's bias-corrected
+    `m_hat / (sqrt(v_hat) + epsilon)`, `m_hat = m / (1 - beta_1**t)`, `v_hat = v /
+    (1 - beta_2**t)`, `t` the 1-based step: the variant Mosbach et al. (ICLR 2021)
+    recommend for stable fine-tuning. It is off by default, as in the original.
+
+    `global_clipnorm` clips by global norm like `tf.clip_by_global_norm`; under
+    `tf.distribute` the clip is applied to the gradients already summed across
+    replicas, so the update does not depend on the number of replicas.
+
+    Slot variables are exported under the original's names by `slot_variables()`:
+    `NAME/adam_m` and `NAME/adam_v`; `iterations` is the original's `global_step`.
+
+    Args:
+      learning_rate: float, or a `LearningRateSchedule` called with the iteration
+        count before the step's increment.
+      weight_decay_rate: decoupled weight decay, >= 0.
+      beta_1, beta_2: moment decay rates, in [0, 1).
+      epsilon: added to `sqrt(v)`, >= 0.
+      exclude_from_weight_decay: regular expressions; a match anywhere in the
+        variable's TF1 name excludes it from weight decay.
+      bias_correction: use bias-corrected Adam (see above).
+      name: the optimizer's name.
+      **kwargs: base `keras.optimizers.Optimizer` arguments (`global_clipnorm`,
+        `clipnorm`, `clipvalue`, `use_ema`, `loss_scale_factor`,
+        `gradient_accumulation_steps`, ...). Use `weight_decay_rate`, not Keras'
+        `weight_decay`.
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+        weight_decay_rate: float = 0.0,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-6,
+        exclude_from_weight_decay: Sequence[str] | None = None,
+        bias_correction: bool = False,
+        name: str = "AdamWeightDecayOptimizer",
+        **kwargs,
+    ):
+        if kwargs.get("weight_decay") is not None:
+            raise ValueError(
+                "AdamWeightDecayOptimizer takes `weight_decay_rate` (the original's decoupled "
+                f"decay), not Keras' `weight_decay`; got weight_decay={kwargs['weight_decay']!r}."
+            )
+        kwargs.pop("weight_decay", None)
+        if isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool):
+            _check_range("learning_rate", learning_rate, 0.0, None, False)
+            learning_rate = float(learning_rate)
+        _check_range("weight_decay_rate", weight_decay_rate, 0.0, None, False)
+        _check_range("beta_1", beta_1, 0.0, 1.0, True)
+        _check_range("beta_2", beta_2, 0.0, 1.0, True)
+        _check_range("epsilon", epsilon, 0.0, None, False)
+        global_clipnorm = kwargs.get("global_clipnorm")
+        if global_clipnorm is not None:
+            _check_range("global_clipnorm", global_clipnorm, 0.0, None, False)
+        patterns = _compile_patterns(exclude_from_weight_decay)
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.weight_decay_rate = float(weight_decay_rate)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.bias_correction = bool(bias_correction)
+        self._exclude_patterns = patterns
+        self._slot_names: list[str] = []
+        self._use_decay: list[bool] = []
+
+    # ----------------------------------------------------------------- weight decay
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
+        """Adds exclusions before `build`: variables, or regexes searched in TF1 names.
+
+        Unlike Keras' method, `var_names` are regular expressions searched in the
+        full TF1 name (`variable.path`), as in the original.
+        """
+        if self.built:
+            raise ValueError(
+                "exclude_from_weight_decay() must be called before the optimizer is built."
+            )
+        self._exclude_patterns.extend(_compile_patterns(var_names))
+        for variable in var_list or ():
+            self._exclude_patterns.append(re.compile("^" + re.escape(tf1_variable_name(variable)) + "$"))
+
+    def do_use_weight_decay(self, param_name: str) -> bool:
+        """Whether the variable named `param_name` (TF1 name) gets weight decay."""
+        if not self.weight_decay_rate:
+            return False
+        return not any(p.search(param_name) for p in self._exclude_patterns)
+
+    # ----------------------------------------------------------------- building
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        # Decide per-variable facts here, where `.path` is still available: on the
+        # TF backend `update_step` receives the bare tf.Variable.
+        self._slot_names = [tf1_variable_name(v) for v in var_list]
+        self._use_decay = [self.do_use_weight_decay(n) for n in self._slot_names]
+        self._adam_m, self._adam_v = self.add_optimizer_variables(var_list, ["adam_m", "adam_v"])
+
+    def slot_variables(self) -> dict[str, keras.Variable]:
+        """Slot variables under the original's checkpoint names.
+
+        Returns:
+          `{"NAME/adam_m": m, "NAME/adam_v": v}` for every variable the optimizer
+          was built with, `NAME` being its TF1 name (`variable.path`).
+        """
+        if not self.built:
+            raise ValueError(
+                "The optimizer has no slots yet: call optimizer.build(model.trainable_variables) "
+                "or apply gradients once first."
+            )
+        slots = {}
+        for name, m, v in zip(self._slot_names, self._adam_m, self._adam_v):
+            if m is None:
+                continue
+            slots[f"{name}/adam_m"] = m
+            slots[f"{name}/adam_v"] = v
+        return slots
+
+    # ----------------------------------------------------------------- the update
+
+    def _clip_gradients(self, grads):
+        # The base class clips before the cross-replica sum; we clip after it,
+        # in `_backend_update_step`, so replicas do not change the result.
+        return grads
+
+    def _clip_reduced_gradients(self, grads):
+        if self.global_clipnorm is not None:
+            if self.global_clipnorm > 0:
+                grads, _ = tf.clip_by_global_norm(grads, self.global_clipnorm)
+            return grads
+        return super()._clip_gradients(grads)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        trainable_variables = [
+            v.value if isinstance(v, keras.Variable) else v for v in trainable_variables
+        ]
+        grads_and_vars = self._all_reduce_sum_gradients(list(zip(grads, trainable_variables)))
+        grads = self._clip_reduced_gradients([g for g, _ in grads_and_vars])
+        grads_and_vars = list(zip(grads, trainable_variables))
+        tf.__internal__.distribute.interim.maybe_merge_call(
+            self._distributed_tf_update_step,
+            self._distribution_strategy,
+            grads_and_vars,
+            learning_rate,
+        )
+
+    def update_step(self, gradient, variable, learning_rate):
+        """One variable's update; see the class docstring for the math."""
+        index = self._get_variable_index(variable)
+        if isinstance(gradient, tf.IndexedSlices):
+            # The original densifies sparse gradients (summing repeated rows), so
+            # every row's moments decay every step.
+            gradient = tf.convert_to_tensor(gradient)
+        dtype = variable.dtype
+        if self.bias_correction:
+            step = tf.cast(self.iterations + 1, dtype)
+            beta_1_power = tf.pow(tf.cast(self.beta_1, dtype), step)
+            beta_2_power = tf.pow(tf.cast(self.beta_2, dtype), step)
+        else:
+            beta_1_power = beta_2_power = tf.zeros([], dtype)
+        _apply_adam_weight_decay(
+            variable,
+            _tf_variable(self._adam_m[index]),
+            _tf_variable(self._adam_v[index]),
+            tf.cast(gradient, dtype),
+            tf.cast(learning_rate, dtype),
+            beta_1_power,
+            beta_2_power,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+            weight_decay_rate=self.weight_decay_rate if self._use_decay[index] else 0.0,
+            bias_correction=self.bias_correction,
+        )
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "weight_decay_rate": self.weight_decay_rate,
+                "beta_1": self.beta_1,
+                "beta_2": self.beta_2,
+                "epsilon": self.epsilon,
+                "exclude_from_weight_decay": [p.pattern for p in self._exclude_patterns],
+                "bias_correction": self.bias_correction,
+            }
+        )
+        return config
+
+
+@tf.function(jit_compile=True)
+def _apply_adam_weight_decay(
+    param,
+    m,
+    v,
+    grad,
+    lr,
+    beta_1_power,
+    beta_2_power,
+    *,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
+    weight_decay_rate: float,
+    bias_correction: bool,
+):
+    """The per-variable update, in the original's order of operations.
+
+    Compiled with XLA so that reading `param`, `m`, `v` and `grad` and writing
+    the three results is one fused loop instead of about fifteen passes over
+    memory. The Python floats are baked into the trace (one trace per variable
+    shape and setting), with `1 - beta` computed in double precision like the
+    original's Python constants.
+    """
+    next_m = beta_1 * m + (1.0 - beta_1) * grad
+    next_v = beta_2 * v + (1.0 - beta_2) * tf.square(grad)
+    if bias_correction:
+        update = (next_m / (1.0 - beta_1_power)) / (
+            tf.sqrt(next_v / (1.0 - beta_2_power)) + epsilon
+        )
+    else:
+        update = next_m / (tf.sqrt(next_v) + epsilon)
+    if weight_decay_rate:
+        update += weight_decay_rate * param
+    param.assign(param - lr * update)
+    m.assign(next_m)
+    v.assign(next_v)
+
+
+def _tf_variable(variable):
+    """The tf.Variable behind a keras.Variable (or the variable itself)."""
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+def create_optimizer(
+    init_lr: float,
+    num_train_steps: int,
+    num_warmup_steps: int,
+    weight_decay_rate: float = 0.01,
+    exclude_from_weight_decay: Sequence[str] | None = DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY,
+    clip_norm: float | None = DEFAULT_CLIP_NORM,
+    bias_correction: bool = False,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-6,
+    **kwargs,
+) -> AdamWeightDecayOptimizer:
+    """The original's whole train-step optimizer.
+
+    `optimizer.apply_gradients(zip(grads, variables))` clips `grads` by global
+    norm `clip_norm`, takes the learning rate of `WarmupPolynomialDecay` at the
+    current `iterations` (the original's `global_step` before its increment),
+    applies `AdamWeightDecayOptimizer`'s update and increments `iterations`.
+
+    Args:
+      init_lr: peak learning rate.
+      num_train_steps: steps over which the rate decays linearly to 0.
+      num_warmup_steps: steps of linear warm-up from 0, in [0, num_train_steps].
+      weight_decay_rate: decoupled weight decay.
+      exclude_from_weight_decay: regexes searched in TF1 variable names.
+      clip_norm: global-norm clip; None or 0 disables it.
+      bias_correction: bias-corrected Adam instead of the original's update.
+      beta_1, beta_2, epsilon: Adam's constants (the original's defaults).
+      **kwargs: further `AdamWeightDecayOptimizer` / Keras optimizer arguments.
+    """
+    schedule = WarmupPolynomialDecay(init_lr, num_train_steps, num_warmup_steps)
+    return AdamWeightDecayOptimizer(
+        learning_rate=schedule,
+        weight_decay_rate=weight_decay_rate,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+        exclude_from_weight_decay=list(exclude_from_weight_decay or ()),
+        bias_correction=bias_correction,
+        global_clipnorm=clip_norm if clip_norm else None,
+        **kwargs,
+    )

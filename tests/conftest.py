@@ -1,0 +1,21 @@
+"""Test-session set-up shared by all tests."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so tf.distribute tests can mirror over 2 replicas on
+# a machine without accelerators. This must happen before TensorFlow
+# initialises its devices, hence here, at import time of the test session.
+_cpus = tf.config.list_physical_devices("CPU")
+if _cpus:
+    try:
+        tf.config.set_logical_device_configuration(
+            _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+    except RuntimeError:  # devices already initialised by an earlier import
+        pass
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
