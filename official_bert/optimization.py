@@ -230,6 +230,9 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         self._exclude_patterns = patterns
         self._slot_names: list[str] = []
         self._use_decay: list[bool] = []
+        # One compiled update per optimizer: a module-level tf.function would
+        # keep the first model's variables alive in its traces.
+        self._fused_update = tf.function(_apply_adam_weight_decay, jit_compile=True)
 
     # ----------------------------------------------------------------- weight decay
 
@@ -327,7 +330,7 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
             beta_2_power = tf.pow(tf.cast(self.beta_2, dtype), step)
         else:
             beta_1_power = beta_2_power = tf.zeros([], dtype)
-        _apply_adam_weight_decay(
+        self._fused_update(
             variable,
             _tf_variable(self._adam_m[index]),
             _tf_variable(self._adam_v[index]),
@@ -357,7 +360,6 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         return config
 
 
-@tf.function(jit_compile=True)
 def _apply_adam_weight_decay(
     param,
     m,
@@ -375,7 +377,7 @@ def _apply_adam_weight_decay(
 ):
     """The per-variable update, in the original's order of operations.
 
-    Compiled with XLA so that reading `param`, `m`, `v` and `grad` and writing
+    Compiled with XLA (per optimizer, see `__init__`) so that reading `param`, `m`, `v` and `grad` and writing
     the three results is one fused loop instead of about fifteen passes over
     memory. The Python floats are baked into the trace (one trace per variable
     shape and setting), with `1 - beta` computed in double precision like the

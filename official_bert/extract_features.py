@@ -1,0 +1,313 @@
+"""Extract pre-computed feature vectors from BERT (the original's extract_features.py).
+
+    python -m official_bert.extract_features \
+      --input_file=input.txt --output_file=output.jsonl \
+      --vocab_file=vocab.txt --bert_config_file=bert_config.json \
+      --init_checkpoint=bert_model.ckpt --layers=-1,-2,-3,-4 --max_seq_length=128
+
+Each input line is `text_a` or `text_a ||| text_b`. Each output line is the
+JSON the original writes: `{"linex_index": i, "features": [{"token": ...,
+"layers": [{"index": -1, "values": [...]}, ...]}, ...]}` with values rounded to
+6 decimals, for the tokens of the example (not the padding). The output file
+is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+
+from official_bert import checkpoints, tokenization
+from official_bert.classifier_features import truncate_seq_pair
+from official_bert.modeling import BertConfig, BertModel
+
+# Decimals kept for each value in the output, as in the original.
+OUTPUT_DECIMALS = 6
+# Separator of the two texts of an input line (with one space either side).
+_PAIR_PATTERN = re.compile(r"^(.*) \|\|\| (.*)$")
+
+
+@dataclasses.dataclass
+class InputExample:
+    unique_id: int
+    text_a: str
+    text_b: str | None
+
+
+@dataclasses.dataclass
+class InputFeatures:
+    """One example as model inputs; `tokens` are the unpadded word pieces."""
+
+    unique_id: int
+    tokens: list[str]
+    input_ids: list[int]
+    input_mask: list[int]
+    input_type_ids: list[int]
+
+
+def read_examples(input_file: str) -> list[InputExample]:
+    """Reads one example per line: `text_a`, or `text_a ||| text_b`."""
+    if not tf.io.gfile.exists(input_file):
+        raise FileNotFoundError(f"--input_file {input_file} does not exist.")
+    examples = []
+    with tf.io.gfile.GFile(input_file, "r") as reader:
+        for unique_id, line in enumerate(reader):
+            line = tokenization.convert_to_unicode(line).strip()
+            match = _PAIR_PATTERN.match(line)
+            text_a, text_b = (line, None) if match is None else (match.group(1), match.group(2))
+            examples.append(InputExample(unique_id, text_a, text_b))
+    return examples
+
+
+def convert_examples_to_features(
+    examples: Sequence[InputExample], seq_length: int, tokenizer: tokenization.FullTokenizer
+) -> list[InputFeatures]:
+    """Tokenizes, truncates and pads examples: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`.
+
+    Type ids are 0 for `[CLS]`, text_a and its `[SEP]`, 1 for text_b and its
+    `[SEP]`; padding is id 0, mask 0, type 0.
+    """
+    features = []
+    for example in examples:
+        tokens_a = tokenizer.tokenize(example.text_a)
+        tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
+        if tokens_b:
+            truncate_seq_pair(tokens_a, tokens_b, seq_length - 3)  # [CLS], [SEP], [SEP]
+        else:
+            tokens_a = tokens_a[: seq_length - 2]  # [CLS], [SEP]
+        tokens = ["[CLS]", *tokens_a, "[SEP]"]
+        type_ids = [0] * len(tokens)
+        if tokens_b:
+            tokens += [*tokens_b, "[SEP]"]
+            type_ids += [1] * (len(tokens_b) + 1)
+        input_ids = tokenizer.convert_tokens_to_ids(tokens)
+        padding = [0] * (seq_length - len(input_ids))
+        features.append(
+            InputFeatures(
+                unique_id=example.unique_id,
+                tokens=tokens,
+                input_ids=input_ids + padding,
+                input_mask=[1] * len(input_ids) + padding,
+                input_type_ids=type_ids + padding,
+            )
+        )
+        if example.unique_id < 5:
+            logging.info("*** Example ***")
+            logging.info("unique_id: %s", example.unique_id)
+            logging.info("tokens: %s", " ".join(tokenization.printable_text(t) for t in tokens))
+    return features
+
+
+def extract(
+    model: BertModel,
+    features: Sequence[InputFeatures],
+    layer_indexes: Sequence[int],
+    batch_size: int,
+    strategy: tf.distribute.Strategy | None = None,
+) -> Iterator[tuple[InputFeatures, list[np.ndarray]]]:
+    """Runs the model; yields (feature, [float32 array [seq_length, hidden] per layer index]).
+
+    Features come out in input order. The last batch is padded to the full
+    batch size with all-padding rows (dropped here), so every batch has the
+    same shape, as TPUs need; the batches are split across the replicas of
+    `strategy` (default: the current one).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    num_rows = -(-len(features) // batch_size) * batch_size
+    seq_length = len(features[0].input_ids)
+    index = np.full([num_rows], -1, np.int32)  # -1 marks padding rows
+    index[: len(features)] = np.arange(len(features))
+    columns = []
+    for name in ("input_ids", "input_mask", "input_type_ids"):
+        column = np.zeros([num_rows, seq_length], np.int32)
+        column[: len(features)] = [getattr(f, name) for f in features]
+        columns.append(column)
+    dataset = tf.data.Dataset.from_tensor_slices((index, *columns))
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+
+    @tf.function
+    def predict(rows, input_ids, input_mask, input_type_ids):
+        outputs = model(input_ids, input_mask, input_type_ids, training=False)
+        return rows, [outputs["all_encoder_layers"][i] for i in layer_indexes]
+
+    def gather(per_replica) -> np.ndarray:
+        return np.concatenate([t.numpy() for t in strategy.experimental_local_results(per_replica)])
+
+    for batch in strategy.experimental_distribute_dataset(dataset):
+        rows, layers = strategy.run(predict, args=batch)
+        rows, layers = gather(rows), [gather(layer) for layer in layers]
+        for position in np.argsort(rows, kind="stable"):
+            if rows[position] >= 0:
+                yield features[rows[position]], [layer[position] for layer in layers]
+
+
+def feature_json(
+    feature: InputFeatures, layer_indexes: Sequence[int], layer_outputs: Sequence[np.ndarray]
+) -> str:
+    """The original's output line for one example (without the newline)."""
+    all_features = []
+    for i, token in enumerate(feature.tokens):
+        layers = []
+        for layer_index, output in zip(layer_indexes, layer_outputs):
+            layer = collections.OrderedDict()
+            layer["index"] = layer_index
+            layer["values"] = [round(float(x), OUTPUT_DECIMALS) for x in output[i : i + 1].flat]
+            layers.append(layer)
+        token_features = collections.OrderedDict()
+        token_features["token"] = token
+        token_features["layers"] = layers
+        all_features.append(token_features)
+    output_json = collections.OrderedDict()
+    output_json["linex_index"] = feature.unique_id
+    output_json["features"] = all_features
+    return json.dumps(output_json)
+
+
+def parse_layers(layers: str, num_hidden_layers: int) -> list[int]:
+    """Parses --layers ("-1,-2,-3,-4") and checks each index exists."""
+    try:
+        indexes = [int(x) for x in layers.split(",")]
+    except ValueError:
+        raise ValueError(f"--layers must be comma-separated integers, got {layers!r}.") from None
+    for index in indexes:
+        if not -num_hidden_layers <= index < num_hidden_layers:
+            raise ValueError(
+                f"--layers has {index}, but the model has {num_hidden_layers} layers "
+                f"(valid: {-num_hidden_layers}..{num_hidden_layers - 1})."
+            )
+    return indexes
+
+
+def _strategy(use_tpu: bool, master: str | None) -> tf.distribute.Strategy:
+    if not use_tpu:
+        return tf.distribute.get_strategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=master or "")
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def run(
+    input_file: str,
+    output_file: str,
+    bert_config_file: str,
+    init_checkpoint: str,
+    vocab_file: str,
+    layers: str = "-1,-2,-3,-4",
+    max_seq_length: int = 128,
+    do_lower_case: bool = True,
+    batch_size: int = 32,
+    use_one_hot_embeddings: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
+) -> int:
+    """Writes the features of every line of `input_file`; returns the number of lines."""
+    bert_config = BertConfig.from_json_file(bert_config_file)
+    layer_indexes = parse_layers(layers, bert_config.num_hidden_layers)
+    if max_seq_length > bert_config.max_position_embeddings:
+        raise ValueError(
+            f"--max_seq_length {max_seq_length} is longer than max_position_embeddings "
+            f"({bert_config.max_position_embeddings}) of {bert_config_file}."
+        )
+    if max_seq_length < 3:
+        raise ValueError(f"--max_seq_length must be at least 3, got {max_seq_length}.")
+    tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=do_lower_case)
+    examples = read_examples(input_file)
+    features = convert_examples_to_features(examples, max_seq_length, tokenizer)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = BertModel(bert_config, use_one_hot_embeddings=use_one_hot_embeddings)
+    checkpoints.restore_checkpoint(init_checkpoint, model)
+
+    tmp_file = f"{output_file}.tmp-{uuid.uuid4().hex}"
+    try:
+        with tf.io.gfile.GFile(tmp_file, "w") as writer:
+            if features:
+                for feature, outputs in extract(
+                    model, features, layer_indexes, batch_size, strategy
+                ):
+                    writer.write(feature_json(feature, layer_indexes, outputs) + "\n")
+        tf.io.gfile.rename(tmp_file, output_file, overwrite=True)
+    finally:
+        if tf.io.gfile.exists(tmp_file):
+            tf.io.gfile.remove(tmp_file)
+    return len(features)
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The original's flags, with its defaults."""
+    flags.DEFINE_string("input_file", None, "Input text, one example per line: a ||| b.")
+    flags.DEFINE_string("output_file", None, "Output JSON lines file.")
+    flags.DEFINE_string("layers", "-1,-2,-3,-4", "Encoder layers to output, comma-separated.")
+    flags.DEFINE_string(
+        "bert_config_file",
+        None,
+        "The config json file corresponding to the pre-trained BERT model. "
+        "This specifies the model architecture.",
+    )
+    flags.DEFINE_integer(
+        "max_seq_length",
+        128,
+        "The maximum total input sequence length after WordPiece tokenization. "
+        "Sequences longer than this will be truncated, and sequences shorter "
+        "than this will be padded.",
+    )
+    flags.DEFINE_string(
+        "init_checkpoint", None, "Initial checkpoint (usually from a pre-trained BERT model)."
+    )
+    flags.DEFINE_string(
+        "vocab_file", None, "The vocabulary file that the BERT model was trained on."
+    )
+    flags.DEFINE_bool(
+        "do_lower_case",
+        True,
+        "Whether to lower case the input text. Should be True for uncased "
+        "models and False for cased models.",
+    )
+    flags.DEFINE_integer("batch_size", 32, "Batch size for predictions.")
+    flags.DEFINE_bool("use_tpu", False, "Whether to use TPU or GPU/CPU.")
+    flags.DEFINE_string("master", None, "If using a TPU, the address of the master.")
+    flags.DEFINE_integer(
+        "num_tpu_cores", 8, "Only used if `use_tpu` is True. Total number of TPU cores to use."
+    )
+    flags.DEFINE_bool(
+        "use_one_hot_embeddings",
+        False,
+        "If True, tf.one_hot will be used for embedding lookups, otherwise "
+        "a gather will be used. On TPUs, this should be True since it is much faster.",
+    )
+    for name in ("input_file", "vocab_file", "bert_config_file", "init_checkpoint", "output_file"):
+        flags.mark_flag_as_required(name)
+
+
+def main(argv: Sequence[str]) -> None:
+    del argv
+    logging.set_verbosity(logging.INFO)
+    run(
+        input_file=FLAGS.input_file,
+        output_file=FLAGS.output_file,
+        bert_config_file=FLAGS.bert_config_file,
+        init_checkpoint=FLAGS.init_checkpoint,
+        vocab_file=FLAGS.vocab_file,
+        layers=FLAGS.layers,
+        max_seq_length=FLAGS.max_seq_length,
+        do_lower_case=FLAGS.do_lower_case,
+        batch_size=FLAGS.batch_size,
+        use_one_hot_embeddings=FLAGS.use_one_hot_embeddings,
+        strategy=_strategy(FLAGS.use_tpu, FLAGS.master),
+    )
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

@@ -1,0 +1,245 @@
+"""Numerical building blocks of BERT, each defined once.
+
+Every number the original `modeling.py` fixes lives here under a name: the tanh
+approximation of GELU, the layer-norm epsilon, the attention-mask adder and the
+initializer. The layers in `transformer.py`, `modeling.py` and `heads.py` use
+these and nothing else, so a question such as "which epsilon?" has one answer.
+
+All layers here are Keras 3 layers running on the TensorFlow backend. Variables
+are float32; computation follows the layer's dtype policy, except layer norm,
+which always normalises in float32.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+# Variance epsilon of the original's layer norm (tf.contrib.layers.layer_norm).
+# Keras' LayerNormalization defaults to 1e-3, which would change every output.
+LAYER_NORM_EPSILON = 1e-12
+
+# Added to the attention scores of masked-out keys before the softmax: large
+# enough to zero their probability, small enough to stay finite in float16.
+ATTENTION_MASK_ADDER = -10000.0
+
+# Standard deviation of the truncated normal used for every weight matrix of the
+# original (BertConfig.initializer_range and run_classifier's output_weights).
+DEFAULT_INITIALIZER_RANGE = 0.02
+
+# sqrt(2 / pi) and the cubic coefficient of the tanh approximation of GELU
+# (Hendrycks & Gimpel, 2016), as used by the original rather than the erf form.
+_GELU_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_CUBIC_COEFFICIENT = 0.044715
+
+
+def gelu(x: tf.Tensor) -> tf.Tensor:
+    """Gaussian Error Linear Unit, tanh approximation (the original's `gelu`).
+
+    Args:
+      x: float Tensor of any shape.
+
+    Returns:
+      float Tensor of the same shape and dtype as `x`.
+    """
+    cdf = 0.5 * (1.0 + tf.tanh(_GELU_SQRT_2_OVER_PI * (x + _GELU_CUBIC_COEFFICIENT * tf.pow(x, 3))))
+    return x * cdf
+
+
+def get_activation(activation: str | Callable | None) -> Callable | None:
+    """Maps an activation name of `BertConfig.hidden_act` to a function.
+
+    Args:
+      activation: "gelu", "relu", "tanh" or "linear" (case-insensitive), a
+        callable (returned unchanged), or None / "" (no activation).
+
+    Returns:
+      A function of one tensor, or None for a linear activation.
+
+    Raises:
+      ValueError: the name is not one of the supported activations.
+    """
+    if activation is None or callable(activation):
+        return activation
+    if not isinstance(activation, str):
+        raise TypeError(f"Unsupported activation: {activation!r}")
+    if not activation:
+        return None
+    name = activation.lower()
+    activations = {"linear": None, "relu": tf.nn.relu, "gelu": gelu, "tanh": tf.tanh}
+    if name not in activations:
+        raise ValueError(
+            f"Unsupported activation: {name!r}; hidden_act must be one of {sorted(activations)}."
+        )
+    return activations[name]
+
+
+def create_initializer(
+    initializer_range: float = DEFAULT_INITIALIZER_RANGE,
+) -> keras.initializers.Initializer:
+    """Truncated normal (cut at two standard deviations), as the original's."""
+    return keras.initializers.TruncatedNormal(stddev=initializer_range)
+
+
+def dropout(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor:
+    """Drops a fraction `rate` of `x` when training, like the original's `dropout`.
+
+    `tf.nn.dropout` keeps no state, so no seed variables enter the model's
+    variable list (keras.layers.Dropout would add one per layer).
+
+    Args:
+      x: float Tensor of any shape.
+      rate: probability of dropping a value (not of keeping it).
+      training: dropout only happens when this is True.
+
+    Returns:
+      float Tensor of the same shape and dtype as `x`.
+    """
+    if not training or not rate:
+        return x
+    return tf.nn.dropout(x, rate=rate)
+
+
+def get_shape_list(x: tf.Tensor) -> list:
+    """The shape of `x` as a list: Python ints where static, scalar Tensors where not."""
+    static = x.shape.as_list()
+    dynamic = tf.shape(x)
+    return [dim if dim is not None else dynamic[i] for i, dim in enumerate(static)]
+
+
+def maybe_jit_compile(fn: Callable, jit_compile: bool) -> Callable:
+    """`fn`, or `fn` compiled by XLA as one cluster when `jit_compile` is True.
+
+    Used by the models for their forward pass, per instance (a `tf.function`
+    shared between instances would hold on to the variables of the first).
+    Inside an outer `tf.function(jit_compile=True)` it is simply inlined.
+    """
+    return tf.function(fn, jit_compile=True) if jit_compile else fn
+
+
+def attention_mask_adder(input_mask: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+    """Turns a [B, T] 1/0 input mask into the additive mask of the scores.
+
+    The original builds a [B, F, T] mask of ones times the input mask and adds
+    `(1 - mask) * -10000.0`; broadcasting over F (and the heads) gives the
+    same numbers without the [B, F, T] tensor.
+
+    Args:
+      input_mask: int32 Tensor of shape [batch_size, seq_length], 1 for tokens
+        that may be attended to and 0 for padding.
+      dtype: dtype of the attention scores.
+
+    Returns:
+      Tensor of shape [batch_size, 1, 1, seq_length] and dtype `dtype`: 0 for
+      kept positions, -10000 for masked ones.
+    """
+    mask = tf.cast(input_mask, dtype)[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, T]
+    return (1.0 - mask) * tf.cast(ATTENTION_MASK_ADDER, dtype)
+
+
+class LayerNorm(keras.layers.Layer):
+    """Layer normalisation over the last axis with the original's epsilon.
+
+    The variables are `gamma` (ones) and `beta` (zeros), as in
+    tf.contrib.layers.layer_norm. Statistics are taken in float32 whatever the
+    compute dtype, and the result is cast back to the compute dtype.
+    """
+
+    def __init__(self, epsilon: float = LAYER_NORM_EPSILON, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        self.beta = self.add_weight(name="beta", shape=(width,), initializer="zeros")
+        self.gamma = self.add_weight(name="gamma", shape=(width,), initializer="ones")
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        """Normalises `x`, a float Tensor of shape [..., width]."""
+        x32 = tf.cast(x, tf.float32)
+        mean, variance = tf.nn.moments(x32, axes=[-1], keepdims=True)
+        inv = tf.math.rsqrt(variance + self.epsilon) * tf.cast(self.gamma, tf.float32)
+        out = x32 * inv + (tf.cast(self.beta, tf.float32) - mean * inv)
+        return tf.cast(out, self.compute_dtype)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+class DenseBlock(keras.layers.Layer):
+    """A named scope holding `dense` and optionally `LayerNorm`.
+
+    This is the recurring pattern of the original's variable scopes:
+    `intermediate` (dense + activation), `attention/output` and `output`
+    (dense, dropout, add the residual, layer norm), `cls/predictions/transform`
+    (dense + activation, layer norm) and `pooler` (dense + tanh).
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | Callable | None = None,
+        use_layer_norm: bool = False,
+        dropout_rate: float = 0.0,
+        initializer_range: float = DEFAULT_INITIALIZER_RANGE,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activation
+        self.use_layer_norm = use_layer_norm
+        self.dropout_rate = dropout_rate
+        self.initializer_range = initializer_range
+        self.dense = keras.layers.Dense(
+            units,
+            activation=get_activation(activation),
+            kernel_initializer=create_initializer(initializer_range),
+            bias_initializer="zeros",
+            dtype=self.dtype_policy,
+            name="dense",
+        )
+        self.layer_norm = (
+            LayerNorm(dtype=self.dtype_policy, name="LayerNorm") if use_layer_norm else None
+        )
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        if self.layer_norm is not None:
+            self.layer_norm.build(tuple(input_shape[:-1]) + (self.units,))
+
+    def call(
+        self, x: tf.Tensor, residual: tf.Tensor | None = None, training: bool | None = None
+    ) -> tf.Tensor:
+        """Applies dense, dropout, `+ residual` and layer norm, as configured.
+
+        Args:
+          x: float Tensor of shape [..., in_width].
+          residual: optional float Tensor of shape [..., units] added after
+            dropout and before layer norm.
+          training: whether dropout is applied.
+
+        Returns:
+          float Tensor of shape [..., units].
+        """
+        y = self.dense(x)
+        y = dropout(y, self.dropout_rate, training)
+        if residual is not None:
+            y = y + residual
+        if self.layer_norm is not None:
+            y = self.layer_norm(y)
+        return y
+
+    def get_config(self) -> dict:
+        if callable(self.activation):
+            raise TypeError("DenseBlock.get_config needs a named activation, not a callable.")
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "use_layer_norm": self.use_layer_norm,
+            "dropout_rate": self.dropout_rate,
+            "initializer_range": self.initializer_range,
+        }

@@ -1,0 +1,224 @@
+"""The models that are trained: BERT with the pretraining heads, and the classifier.
+
+`BertPretrainer` is run_pretraining.py's model (BertModel + masked LM + next
+sentence) and `BertClassifier` is run_classifier.py's `create_model`
+(BertModel + softmax on the pooled output, with the top-level
+`output_weights` / `output_bias`). Both are Keras models for a custom training
+loop (`tf.GradientTape` + `optimizer.apply_gradients`): call them on a dict of
+the original's feature names; they return the losses, per-example losses and
+log-probabilities (float32). Their variables are created at construction, so
+every path is the checkpoint name, with no prefix of the wrapping model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from official_bert.heads import NUM_NEXT_SENTENCE_LABELS, PretrainingHeads, weighted_cross_entropy
+from official_bert.layers import create_initializer, dropout, maybe_jit_compile
+from official_bert.modeling import BertConfig, BertModel
+
+# Dropout on the pooled output in run_classifier.create_model ("0.1 dropout"),
+# fixed there and not taken from the config.
+CLASSIFIER_DROPOUT_PROB = 0.1
+
+# Standard deviation of the classifier's output_weights initializer, fixed in
+# run_classifier.create_model rather than taken from the config.
+CLASSIFIER_INITIALIZER_RANGE = 0.02
+
+
+class BertPretrainer(keras.Model):
+    """BertModel + masked LM + next sentence prediction, as run_pretraining.py.
+
+    Variables: `bert/...` and `cls/...` (the released checkpoints' full list).
+
+    Args:
+      config: the BertConfig.
+      use_one_hot_embeddings: see `BertModel`.
+      jit_compile: compile the whole forward pass (BERT and the head) with
+        XLA; see `BertModel`.
+    """
+
+    def __init__(
+        self,
+        config: BertConfig,
+        use_one_hot_embeddings: bool = False,
+        jit_compile: bool = False,
+        name: str = "bert_pretrainer",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.config = config
+        self.use_one_hot_embeddings = use_one_hot_embeddings
+        self._jit_compile_forward = jit_compile  # not Keras' `jit_compile` (for fit)
+        self._forward_fn = maybe_jit_compile(self._forward, jit_compile)
+        self.bert = BertModel(config, use_one_hot_embeddings, dtype=self.dtype_policy)
+        self.cls = PretrainingHeads(config, dtype=self.dtype_policy)
+        self.built = True
+
+    def call(self, features: Mapping[str, tf.Tensor], training: bool | None = False) -> dict:
+        """Computes the pretraining losses of a batch.
+
+        Args:
+          features: dict with the original's feature names:
+            `input_ids`, `input_mask`, `segment_ids`: int32 [batch_size, seq_length];
+            `masked_lm_positions`, `masked_lm_ids`: int32 [batch_size, max_predictions];
+            `masked_lm_weights`: float32 [batch_size, max_predictions];
+            `next_sentence_labels`: int32 [batch_size, 1] (or [batch_size]).
+          training: dropout is applied only when True.
+
+        Returns:
+          A dict of float32 Tensors: `total_loss` (scalar, masked LM + next
+          sentence), `masked_lm_loss` (scalar), `masked_lm_example_loss`
+          [batch_size * max_predictions], `masked_lm_log_probs` [batch_size *
+          max_predictions, vocab_size], `next_sentence_loss` (scalar),
+          `next_sentence_example_loss` [batch_size], `next_sentence_log_probs`
+          [batch_size, 2].
+        """
+        return self._forward_fn(dict(features), training=bool(training))
+
+    def _forward(self, features: Mapping[str, tf.Tensor], training: bool) -> dict:
+        """The computation of `call`, compiled by XLA when `jit_compile`."""
+        bert_out = self.bert(
+            features["input_ids"],
+            features.get("input_mask"),
+            features.get("segment_ids"),
+            training=training,
+        )
+        table = tf.convert_to_tensor(self.bert.embedding_table)
+        mlm_log_probs = self.cls.predictions(
+            bert_out["sequence_output"], features["masked_lm_positions"], table
+        )
+        mlm_loss, mlm_example_loss = weighted_cross_entropy(
+            mlm_log_probs,
+            features["masked_lm_ids"],
+            self.config.vocab_size,
+            features["masked_lm_weights"],
+        )
+        nsp_log_probs = self.cls.seq_relationship(bert_out["pooled_output"])
+        nsp_loss, nsp_example_loss = weighted_cross_entropy(
+            nsp_log_probs, features["next_sentence_labels"], NUM_NEXT_SENTENCE_LABELS
+        )
+        return {
+            "total_loss": mlm_loss + nsp_loss,
+            "masked_lm_loss": mlm_loss,
+            "masked_lm_example_loss": mlm_example_loss,
+            "masked_lm_log_probs": mlm_log_probs,
+            "next_sentence_loss": nsp_loss,
+            "next_sentence_example_loss": nsp_example_loss,
+            "next_sentence_log_probs": nsp_log_probs,
+        }
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "config": self.config.to_dict(),
+            "use_one_hot_embeddings": self.use_one_hot_embeddings,
+            "jit_compile": self._jit_compile_forward,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> BertPretrainer:
+        config = dict(config)
+        return cls(BertConfig.from_dict(config.pop("config")), **config)
+
+
+class BertClassifier(keras.Model):
+    """BertModel + a softmax classifier on the pooled output, as run_classifier.py.
+
+    Variables: `bert/...`, then the top-level `output_weights` [num_labels,
+    hidden_size] (truncated normal 0.02) and `output_bias` [num_labels] (zeros).
+
+    Args:
+      config: the BertConfig.
+      num_labels: number of classes.
+      use_one_hot_embeddings: see `BertModel`.
+      jit_compile: compile the whole forward pass (BERT and the head) with
+        XLA; see `BertModel`.
+    """
+
+    def __init__(
+        self,
+        config: BertConfig,
+        num_labels: int,
+        use_one_hot_embeddings: bool = False,
+        jit_compile: bool = False,
+        name: str = "bert_classifier",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.config = config
+        self.num_labels = num_labels
+        self.use_one_hot_embeddings = use_one_hot_embeddings
+        self._jit_compile_forward = jit_compile  # not Keras' `jit_compile` (for fit)
+        self._forward_fn = maybe_jit_compile(self._forward, jit_compile)
+        self.bert = BertModel(config, use_one_hot_embeddings, dtype=self.dtype_policy)
+        # Made outside any layer's name scope: their paths are the bare names, as
+        # the original creates them outside the `bert` scope.
+        self.output_weights = keras.Variable(
+            create_initializer(CLASSIFIER_INITIALIZER_RANGE),
+            shape=(num_labels, config.hidden_size),
+            name="output_weights",
+        )
+        self.output_bias = keras.Variable("zeros", shape=(num_labels,), name="output_bias")
+        self.built = True
+
+    def call(self, features: Mapping[str, tf.Tensor], training: bool | None = False) -> dict:
+        """Classifies a batch; computes the loss when `label_ids` is given.
+
+        Args:
+          features: dict with `input_ids`, `input_mask`, `segment_ids` (int32
+            [batch_size, seq_length]) and optionally `label_ids` (int32
+            [batch_size]).
+          training: dropout (the encoder's and 0.1 on the pooled output) is
+            applied only when True.
+
+        Returns:
+          A dict of float32 Tensors: `logits`, `probabilities`, `log_probs`
+          ([batch_size, num_labels]); with labels also `per_example_loss`
+          [batch_size] and `loss` (scalar, their mean).
+        """
+        return self._forward_fn(dict(features), training=bool(training))
+
+    def _forward(self, features: Mapping[str, tf.Tensor], training: bool) -> dict:
+        """The computation of `call`, compiled by XLA when `jit_compile`."""
+        bert_out = self.bert(
+            features["input_ids"],
+            features.get("input_mask"),
+            features.get("segment_ids"),
+            training=training,
+        )
+        pooled = dropout(bert_out["pooled_output"], CLASSIFIER_DROPOUT_PROB, training)
+        weights = tf.cast(self.output_weights, pooled.dtype)
+        logits = tf.matmul(pooled, weights, transpose_b=True)  # [B, num_labels]
+        logits = tf.nn.bias_add(logits, tf.cast(self.output_bias, pooled.dtype))
+        logits = tf.cast(logits, tf.float32)
+        outputs: dict[str, Any] = {
+            "logits": logits,
+            "probabilities": tf.nn.softmax(logits, axis=-1),
+            "log_probs": tf.nn.log_softmax(logits, axis=-1),
+        }
+        if features.get("label_ids") is not None:
+            loss, per_example_loss = weighted_cross_entropy(
+                outputs["log_probs"], features["label_ids"], self.num_labels
+            )
+            outputs.update(loss=loss, per_example_loss=per_example_loss)
+        return outputs
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "config": self.config.to_dict(),
+            "num_labels": self.num_labels,
+            "use_one_hot_embeddings": self.use_one_hot_embeddings,
+            "jit_compile": self._jit_compile_forward,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> BertClassifier:
+        config = dict(config)
+        return cls(BertConfig.from_dict(config.pop("config")), **config)
