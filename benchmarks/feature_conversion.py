@@ -26,6 +26,8 @@ bytes equal to the reference Example's deterministic serialization.
 
 from __future__ import annotations
 
+import _benchpath  # noqa: F401, I001  (first: puts the repository root on sys.path)
+
 import argparse
 import collections
 import os
@@ -33,7 +35,6 @@ import pathlib
 import sys
 import tempfile
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import tensorflow as tf
 from _timing import loadavg, paired_rounds

@@ -14,6 +14,8 @@ keras-hub is optional (the `bench` extra): without it only our model is timed.
 
 from __future__ import annotations
 
+import _benchpath  # noqa: F401, I001  (first: puts the repository root on sys.path)
+
 import argparse
 import os
 import sys
@@ -23,8 +25,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
-sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # for _timing; after stdlib
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import statistics
 import time

@@ -12,6 +12,8 @@ in paired rounds in one process, and prints the ratio. Keras' AdamW under
 
 from __future__ import annotations
 
+import _benchpath  # noqa: F401, I001  (first: puts the repository root on sys.path)
+
 import argparse
 import os
 import sys
@@ -22,8 +24,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from _timing import copy_bandwidth, loadavg, paired_rounds  # noqa: E402
 

@@ -29,6 +29,8 @@ the tracemalloc peak of Python allocations during the run.
 
 from __future__ import annotations
 
+import _benchpath  # noqa: F401, I001  (first: puts the repository root on sys.path)
+
 import argparse
 import collections
 import json
@@ -42,7 +44,6 @@ import tempfile
 import time
 import tracemalloc
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import tensorflow as tf
 from _timing import loadavg, paired_rounds

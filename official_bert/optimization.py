@@ -316,9 +316,38 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
             learning_rate,
         )
 
+    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
+        # Like Keras' own loop, but the update also gets the variable's index,
+        # to find its slots and whether it is decayed.
+        for grad, var in grads_and_vars:
+            index = self._get_variable_index(var)
+            distribution.extended.update(
+                var,
+                self._update_variable,
+                args=(
+                    grad,
+                    _tf_variable(self._adam_m[index]),
+                    _tf_variable(self._adam_v[index]),
+                    learning_rate,
+                    index,
+                ),
+                group=False,
+            )
+
     def update_step(self, gradient, variable, learning_rate):
-        """One variable's update; see the class docstring for the math."""
+        """One variable's update outside tf.distribute; see the class docstring."""
         index = self._get_variable_index(variable)
+        self._update_variable(
+            _tf_variable(variable),
+            gradient,
+            _tf_variable(self._adam_m[index]),
+            _tf_variable(self._adam_v[index]),
+            learning_rate,
+            index,
+        )
+
+    def _update_variable(self, variable, gradient, m, v, learning_rate, index):
+        """Updates `variable` and its slots `m`, `v` (all local tf.Variables)."""
         if isinstance(gradient, tf.IndexedSlices):
             # The original densifies sparse gradients (summing repeated rows), so
             # every row's moments decay every step.
@@ -331,9 +360,9 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         else:
             beta_1_power = beta_2_power = tf.zeros([], dtype)
         self._fused_update(
-            variable,
-            _tf_variable(self._adam_m[index]),
-            _tf_variable(self._adam_v[index]),
+            variable.handle,
+            m.handle,
+            v.handle,
             tf.cast(gradient, dtype),
             tf.cast(learning_rate, dtype),
             beta_1_power,
@@ -361,9 +390,9 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
 
 
 def _apply_adam_weight_decay(
-    param,
-    m,
-    v,
+    param_handle,
+    m_handle,
+    v_handle,
     grad,
     lr,
     beta_1_power,
@@ -377,12 +406,19 @@ def _apply_adam_weight_decay(
 ):
     """The per-variable update, in the original's order of operations.
 
-    Compiled with XLA (per optimizer, see `__init__`) so that reading `param`, `m`, `v` and `grad` and writing
-    the three results is one fused loop instead of about fifteen passes over
-    memory. The Python floats are baked into the trace (one trace per variable
-    shape and setting), with `1 - beta` computed in double precision like the
+    Compiled with XLA (per optimizer, see `__init__`) so that reading the
+    parameter, `m`, `v` and the gradient and writing the three results is one
+    fused loop instead of about fifteen passes over memory. The variables come
+    in as resource handles: under tf.distribute, `.handle` inside an update is
+    the current device's copy, and handles (unlike variables) are ordinary
+    arguments, so one trace serves every variable. The Python floats are baked
+    into the trace, with `1 - beta` computed in double precision like the
     original's Python constants.
     """
+    dtype = grad.dtype
+    param = tf.raw_ops.ReadVariableOp(resource=param_handle, dtype=dtype)
+    m = tf.raw_ops.ReadVariableOp(resource=m_handle, dtype=dtype)
+    v = tf.raw_ops.ReadVariableOp(resource=v_handle, dtype=dtype)
     next_m = beta_1 * m + (1.0 - beta_1) * grad
     next_v = beta_2 * v + (1.0 - beta_2) * tf.square(grad)
     if bias_correction:
@@ -393,9 +429,9 @@ def _apply_adam_weight_decay(
         update = next_m / (tf.sqrt(next_v) + epsilon)
     if weight_decay_rate:
         update += weight_decay_rate * param
-    param.assign(param - lr * update)
-    m.assign(next_m)
-    v.assign(next_v)
+    tf.raw_ops.AssignVariableOp(resource=param_handle, value=param - lr * update)
+    tf.raw_ops.AssignVariableOp(resource=m_handle, value=next_m)
+    tf.raw_ops.AssignVariableOp(resource=v_handle, value=next_v)
 
 
 def _tf_variable(variable):

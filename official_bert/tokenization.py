@@ -8,10 +8,11 @@ optionally lower-case (`str.lower()`, NFD, drop Mn), split off punctuation, and
 run greedy longest-match-first WordPiece with `##` continuations.
 
 `TFTextTokenizer` gives the same ids inside a TensorFlow graph (usable in
-`tf.data` and in a SavedModel). It is built from tensorflow-text's WordPiece
-op plus per-code-point tables computed at construction time from the same
-Python `unicodedata` that `FullTokenizer` uses, so the two agree on every
-character of every Unicode version Python knows.
+`tf.data` and in a SavedModel). Its character rules are per-code-point tables
+computed at construction from the same Python `unicodedata` and `str.lower`
+that `FullTokenizer` uses (not ICU's or RE2's tables, which follow other
+Unicode versions and other rules); the word-piece search is tensorflow-text's
+`FastWordpieceTokenizer`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+import numpy as np
 import tensorflow as tf
 
 # The original marks words longer than this many *characters* (not bytes) as unknown.
@@ -134,7 +136,7 @@ def load_vocab(vocab_file: str | os.PathLike) -> collections.OrderedDict[str, in
         data = reader.read()
     text = decode_utf8_strict(data, source=f"Vocabulary file {path!r}")
     vocab: collections.OrderedDict[str, int] = collections.OrderedDict()
-    # splitlines(keepends) would also split on U+2028 etc.; the original reads lines at "\n".
+    # The original reads lines ending at "\n" (splitlines() would also split at "\r", U+2028...).
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -308,28 +310,52 @@ class WordpieceTokenizer:
         return pieces
 
 
-class _CleanTextTable(dict):
-    """`str.translate` table doing `_clean_text` and CJK spacing in one pass.
+class _LazyTable(dict):
+    """A dict filled on first look-up of each key with `fn(key)`; usable by `str.translate`."""
 
-    Filled lazily: the first time a code point is seen, its entry is computed
-    with the same predicates the BasicTokenizer uses.
-    """
+    def __init__(self, fn):
+        super().__init__()
+        self._fn = fn
 
-    def __missing__(self, cp: int) -> str | int | None:
-        char = chr(cp)
-        if cp == 0 or cp == 0xFFFD or _is_control(char):
-            value = None
-        elif _is_whitespace(char):
-            value = " "
-        elif _is_chinese_char(cp):
-            value = f" {char} "
-        else:
-            value = cp
-        self[cp] = value
+    def __missing__(self, key):
+        value = self[key] = self._fn(key)
         return value
 
 
-_CLEAN_TEXT_TABLE = _CleanTextTable()
+def _clean_text_entry(cp: int) -> str | int | None:
+    """`str.translate` entry doing `_clean_text` and CJK spacing for one code point."""
+    char = chr(cp)
+    if cp == 0 or cp == 0xFFFD or _is_control(char):
+        return None
+    if _is_whitespace(char):
+        return " "
+    if _is_chinese_char(cp):
+        return f" {char} "
+    return cp
+
+
+_CLEAN_TEXT_TABLE = _LazyTable(_clean_text_entry)
+_STRIP_MN_TABLE = _LazyTable(lambda cp: None if unicodedata.category(chr(cp)) == "Mn" else cp)
+_IS_PUNCTUATION = _LazyTable(_is_punctuation)
+# Runs of non-punctuation and single punctuation characters of an ASCII token.
+_ASCII_WORDS = re.compile(r"[^!-/:-@\[-`{-~]+|[!-/:-@\[-`{-~]")
+
+
+def _split_on_punctuation(text: str) -> list[str]:
+    """Like BasicTokenizer._run_split_on_punc, with memoized character classes."""
+    is_punctuation = _IS_PUNCTUATION
+    pieces = []
+    start = 0
+    for i, char in enumerate(text):
+        if is_punctuation[char]:
+            if start < i:
+                pieces.append(text[start:i])
+            pieces.append(char)
+            start = i + 1
+    if start < len(text):
+        pieces.append(text[start:])
+    return pieces
+
 
 # Entries kept in FullTokenizer's per-token cache before it is cleared (bounds memory).
 _TOKEN_CACHE_SIZE = 1 << 18
@@ -340,7 +366,9 @@ class FullTokenizer:
 
     Gives exactly the original's tokens. Cleaning and CJK spacing run as one
     `str.translate`, and the word pieces of each whitespace token are cached:
-    everything after the whitespace split is a pure function of the token.
+    everything after the whitespace split is a pure function of the token
+    (given `do_lower_case` and the vocabulary, which must not be changed after
+    construction).
     """
 
     def __init__(self, vocab_file: str | os.PathLike, do_lower_case: bool = True):
@@ -355,6 +383,7 @@ class FullTokenizer:
         self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
         self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
         self._cache: dict[str, list[str]] = {}
+        self._search_sets: tuple[set[str], ...] | None = None
 
     def tokenize(self, text: str | bytes) -> list[str]:
         """Returns the word pieces of `text`."""
@@ -371,12 +400,49 @@ class FullTokenizer:
         return output
 
     def _tokenize_token(self, token: str) -> list[str]:
-        """Word pieces of one whitespace token of cleaned text."""
-        output = []
-        # Lower-casing or NFD could produce whitespace, so split again as the original does.
-        for word in " ".join(self.basic_tokenizer._tokenize_word(token)).split():
-            output.extend(self.wordpiece_tokenizer._tokenize_word(word))
-        return output
+        """Word pieces of one whitespace token of cleaned text.
+
+        The same steps as BasicTokenizer._tokenize_word and
+        WordpieceTokenizer, with a regular expression for ASCII tokens and
+        memoized character classes for the others.
+        """
+        if token.isascii():  # no accents, and lower() stays ASCII
+            words = _ASCII_WORDS.findall(token.lower() if self.do_lower_case else token)
+        else:
+            if self.do_lower_case:
+                token = unicodedata.normalize("NFD", token.lower()).translate(_STRIP_MN_TABLE)
+            # Lower-casing or NFD could produce whitespace: split again as the original does.
+            words = " ".join(_split_on_punctuation(token)).split()
+        return [piece for word in words for piece in self._word_pieces(word)]
+
+    def _word_pieces(self, word: str) -> list[str]:
+        """WordpieceTokenizer's greedy longest-match-first search, with fewer look-ups.
+
+        At each position the candidate is first grown while it is still the
+        beginning of some vocabulary entry, then shrunk until it is an entry.
+        Every entry's beginnings are beginnings, so no longer match is missed.
+        """
+        if len(word) > self.wordpiece_tokenizer.max_input_chars_per_word:
+            return [self.wordpiece_tokenizer.unk_token]
+        if self._search_sets is None:
+            self._search_sets = _search_sets(self.vocab)
+        initial, initial_prefixes, suffixes, suffix_prefixes = self._search_sets
+        pieces = []
+        start, n = 0, len(word)
+        while start < n:
+            entries, prefixes = (
+                (initial, initial_prefixes) if start == 0 else (suffixes, suffix_prefixes)
+            )
+            end = start
+            while end < n and word[start : end + 1] in prefixes:
+                end += 1
+            while end > start and word[start:end] not in entries:
+                end -= 1
+            if end == start:
+                return [self.wordpiece_tokenizer.unk_token]
+            pieces.append(word[:end] if start == 0 else SUFFIX_INDICATOR + word[start:end])
+            start = end
+        return pieces
 
     def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
         """Maps tokens to ids."""
@@ -385,6 +451,17 @@ class FullTokenizer:
     def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
         """Maps ids to tokens."""
         return convert_by_vocab(self.inv_vocab, ids)
+
+
+def _search_sets(vocab: dict[str, int]) -> tuple[set[str], set[str], set[str], set[str]]:
+    """Entries that may start a word, their beginnings, continuations (without "##"), theirs."""
+    initial = set(vocab)
+    suffixes = {t[len(SUFFIX_INDICATOR) :] for t in vocab if t.startswith(SUFFIX_INDICATOR)}
+
+    def beginnings(entries):
+        return {t[:i] for t in entries for i in range(1, len(t) + 1)}
+
+    return initial, beginnings(initial), suffixes, beginnings(suffixes)
 
 
 def _check_has_unk(vocab: dict[str, int], vocab_file: str | os.PathLike) -> None:
@@ -446,18 +523,16 @@ def _categories() -> tuple[str, ...]:
 
 def _two_level(table):
     """Splits a per-code-point numpy table into (block offsets, unique blocks), both int32."""
-    import numpy as np
-
-    blocks = table.reshape(-1, 1 << _BLOCK_BITS)
-    unique, inverse = np.unique(blocks, axis=0, return_inverse=True)
-    offsets = inverse.reshape(-1).astype(np.int32) << _BLOCK_BITS
-    return offsets, unique.reshape(-1).astype(np.int32)
+    blocks = table.astype(np.int32).reshape(-1, 1 << _BLOCK_BITS)
+    first: dict[bytes, int] = {}  # block contents -> its index among distinct blocks
+    index = np.array([first.setdefault(b.tobytes(), len(first)) for b in blocks], np.int32)
+    where = np.zeros(len(first), np.int64)
+    where[index] = np.arange(len(blocks))  # a block holding each distinct content
+    return index << _BLOCK_BITS, blocks[where].reshape(-1)
 
 
 def _small_ragged(rows: list[list[int]]):
     """(values, starts, lengths) of a short ragged table, as int32 numpy arrays."""
-    import numpy as np
-
     lengths = np.array([len(r) for r in rows], np.int32)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int32)
     # One spare value, so that gathering at a start never runs past the end.
@@ -479,8 +554,6 @@ def _unicode_tables(do_lower_case: bool) -> dict:
         marks, for inputs that need canonical reordering: nfd entry = delta << 1
         or row << 1 | 1; nfd_info entry = combining class | Mn << 8 | class << 9.
     """
-    import numpy as np
-
     cats = _categories()
     n = _NUM_CODE_POINTS
     flags = np.zeros(n, np.int64)

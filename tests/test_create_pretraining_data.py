@@ -79,6 +79,8 @@ def tokenizers():
 def reference():
     """The straightforward port of the original algorithm kept in benchmarks/."""
     path = os.path.join(REPO_DIR, "benchmarks", "pretraining_data.py")
+    if os.path.dirname(path) not in sys.path:
+        sys.path.append(os.path.dirname(path))  # for its _benchpath/_timing imports
     spec = importlib.util.spec_from_file_location("pretraining_data_benchmark", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -164,6 +164,20 @@ def test_word_cache_gives_the_same_tokens_twice(full_tokenizers):
     assert first == ["una", "##ffa", "##ble"] * 3
 
 
+def test_repeated_vocab_lines_keep_the_last_id_and_long_words_fit(tmp_path):
+    # The original numbers tokens by line and a repeated token keeps its last line;
+    # a word of 200 four-byte characters (800 bytes) is still split into pieces.
+    path = tmp_path / "vocab.txt"
+    path.write_text("[UNK]\nhello\n😀\n##😀\n\nhello\n##lo\nhel\n", encoding="utf-8")
+    texts = ["hello hel", "hel##lo", "😀" * 200, "😀" * 201, "helo"]
+    full = tokenization.FullTokenizer(str(path))
+    expected = [full.convert_tokens_to_ids(full.tokenize(t)) for t in texts]
+    assert expected[0] == [5, 7]
+    assert expected[2] == [2] + [3] * 199
+    assert expected[3] == [0]
+    assert tokenization.TFTextTokenizer(str(path)).tokenize(texts).to_list() == expected
+
+
 # ----------------------------------------------------------------------------- in-graph use
 
 
