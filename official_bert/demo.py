@@ -1,44 +1,125 @@
-"""`make demo`: a tiny model trained with the original's optimizer and schedule.
+"""`make demo`: the main job end to end on the bundled sample data.
 
-Prints the learning rate (warm-up from 0, then linear decay counted from step
-0) and the loss at every step. This grows into the end-to-end demo (create
-pretraining data, pretrain, fine-tune) as the entry points land.
+1. `create_pretraining_data` on `sample_data/corpus.txt`;
+2. a short pretraining of a small BERT (`configs/uncased_L-2_H-128_A-2`) from
+   scratch with `run_pretraining.py`, with evaluation;
+3. a short fine-tuning on the sample MRPC files with `run_classifier.py`,
+   initialised from step 2's checkpoint, with evaluation and prediction.
+
+Each step runs the real command line, printed before it runs, so the demo is
+also a copy-paste example. Outputs go under `demo_output/` (or `--output_dir`).
 """
 
 from __future__ import annotations
 
-import keras
-import numpy as np
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+
 import tensorflow as tf
 
-from official_bert import optimization
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE = os.path.join(ROOT, "sample_data")
+CONFIG = os.path.join(ROOT, "configs", "uncased_L-2_H-128_A-2", "bert_config.json")
+MAX_SEQ_LENGTH = 64
+MAX_PREDICTIONS = 10
 
 
-def main(num_train_steps: int = 20, num_warmup_steps: int = 4, init_lr: float = 0.1) -> None:
-    rng = np.random.default_rng(0)
-    inputs = tf.constant(rng.normal(size=(64, 8)), tf.float32)
-    targets = tf.constant(inputs.numpy() @ rng.normal(size=(8, 1)), tf.float32)
-    with keras.name_scope("demo"):
-        hidden = keras.layers.Dense(16, activation="tanh", name="dense")
-        head = keras.layers.Dense(1, name="output")
-        hidden.build((None, 8))
-        head.build((None, 16))
-    variables = hidden.trainable_variables + head.trainable_variables
-    optimizer = optimization.create_optimizer(init_lr, num_train_steps, num_warmup_steps)
+def _run(args: list[str]) -> None:
+    printable = " \\\n    ".join(shlex.quote(a) for a in args)
+    print(f"\n$ {printable}", flush=True)
+    start = time.time()
+    subprocess.run(args, check=True, cwd=ROOT)
+    print(f"(done in {time.time() - start:.1f} s)", flush=True)
 
-    @tf.function
-    def train_step():
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(head(hidden(inputs)) - targets))
-        learning_rate = optimizer.learning_rate
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss, learning_rate
 
-    print("variables:", ", ".join(v.path for v in variables))
-    for _ in range(num_train_steps):
-        step = int(optimizer.iterations.numpy())
-        loss, learning_rate = train_step()
-        print(f"step {step:3d}  learning_rate {float(learning_rate):.5f}  loss {float(loss):.5f}")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output_dir", default=os.path.join(ROOT, "demo_output"))
+    parser.add_argument("--num_train_steps", type=int, default=30)
+    args = parser.parse_args()
+
+    out = os.path.abspath(args.output_dir)
+    data = os.path.join(out, "pretraining_data", "tf_examples.tfrecord")
+    pretrain_dir = os.path.join(out, "pretraining")
+    classifier_dir = os.path.join(out, "classifier_mrpc")
+    vocab = os.path.join(SAMPLE, "vocab.txt")
+    python = sys.executable
+
+    _run(
+        [
+            python, "-m", "official_bert.create_pretraining_data",
+            f"--input_file={os.path.join(SAMPLE, 'corpus.txt')}",
+            f"--output_file={data}",
+            f"--vocab_file={vocab}",
+            "--do_lower_case=True",
+            f"--max_seq_length={MAX_SEQ_LENGTH}",
+            f"--max_predictions_per_seq={MAX_PREDICTIONS}",
+            "--masked_lm_prob=0.15",
+            "--random_seed=12345",
+            "--dupe_factor=5",
+        ]
+    )  # fmt: skip
+    _run(
+        [
+            python, os.path.join(ROOT, "run_pretraining.py"),
+            f"--input_file={data}",
+            f"--output_dir={pretrain_dir}",
+            "--do_train=True",
+            "--do_eval=True",
+            f"--bert_config_file={CONFIG}",
+            "--train_batch_size=8",
+            "--eval_batch_size=8",
+            f"--max_seq_length={MAX_SEQ_LENGTH}",
+            f"--max_predictions_per_seq={MAX_PREDICTIONS}",
+            f"--num_train_steps={args.num_train_steps}",
+            "--num_warmup_steps=3",
+            "--learning_rate=1e-3",
+            "--save_checkpoints_steps=10",
+            "--iterations_per_loop=5",
+            "--max_eval_steps=5",
+        ]
+    )  # fmt: skip
+    pretrained = tf.train.latest_checkpoint(pretrain_dir)
+    _run(
+        [
+            python, os.path.join(ROOT, "run_classifier.py"),
+            "--task_name=MRPC",
+            "--do_train=True",
+            "--do_eval=True",
+            "--do_predict=True",
+            f"--data_dir={os.path.join(SAMPLE, 'MRPC')}",
+            f"--vocab_file={vocab}",
+            f"--bert_config_file={CONFIG}",
+            f"--init_checkpoint={pretrained}",
+            "--do_lower_case=True",
+            f"--max_seq_length={MAX_SEQ_LENGTH}",
+            "--train_batch_size=4",
+            "--learning_rate=5e-4",
+            "--num_train_epochs=3",
+            "--save_checkpoints_steps=5",
+            "--iterations_per_loop=3",
+            f"--output_dir={classifier_dir}",
+        ]
+    )  # fmt: skip
+
+    print("\nResults:")
+    print(f"  pretraining data:        {data}")
+    print(f"  pretraining checkpoints: {pretrain_dir} (latest: {os.path.basename(pretrained)})")
+    print(f"  pretraining eval:        {os.path.join(pretrain_dir, 'eval_results.txt')}")
+    print(f"  fine-tuning checkpoints: {classifier_dir}")
+    for name in ("eval_results.txt", "test_results.tsv"):
+        path = os.path.join(classifier_dir, name)
+        print(f"  fine-tuning {name + ':':18s}{path}")
+    for path in (
+        os.path.join(pretrain_dir, "eval_results.txt"),
+        os.path.join(classifier_dir, "eval_results.txt"),
+    ):
+        with open(path) as f:
+            print(f"\n{path}:\n{f.read().rstrip()}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,582 @@
+"""The training and evaluation loop shared by run_pretraining.py and run_classifier.py.
+
+It replaces the original's TPUEstimator with a custom `tf.distribute` loop that
+keeps the original's observable behaviour:
+
+* the model is restored from the latest checkpoint of `output_dir` (optimizer
+  state and `global_step` included) if there is one, else initialised from
+  `init_checkpoint` (model variables only, logging which were initialised);
+* training runs until `global_step == num_train_steps`, `iterations_per_loop`
+  steps per `tf.function` call, and writes a checkpoint in the original's
+  name-based format every `save_checkpoints_steps` steps and at the end, so a
+  crash loses at most `save_checkpoints_steps` steps and a restarted run
+  resumes where the last checkpoint left off;
+* evaluation accumulates weighted metrics like `tf.metrics.accuracy` /
+  `tf.metrics.mean` and adds `global_step` and `loss` (the mean of the batch
+  losses), as `Estimator.evaluate` did; `write_eval_results` writes them in
+  the original's `key = value` format.
+
+What a model contributes is a `Task`: its Keras model, its loss and its
+metrics. Losses are replica-exact: each replica returns its share of the loss
+of the global batch (the shares sum to the single-device loss), computed from
+totals all-reduced over replicas before the forward pass, and the optimizer
+sums the gradients across replicas before clipping them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from official_bert import checkpoints, distribute
+from official_bert.optimization import AdamWeightDecayOptimizer, create_optimizer
+
+SUM = tf.distribute.ReduceOp.SUM
+# TensorBoard shows summaries tagged with this plugin name as scalar plots.
+_SCALARS_PLUGIN = "scalars"
+
+Features = Mapping[str, tf.Tensor]
+# A metric is accumulated as a (numerator, denominator) pair of sums; its value
+# is numerator / denominator, or 0 when the denominator is 0 (as tf.metrics).
+MetricSums = Mapping[str, tuple[tf.Tensor, tf.Tensor]]
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def batch_size_of(features: Features) -> tf.Tensor:
+    """The number of examples in a batch: float32 scalar, the first dimension of any feature."""
+    return tf.cast(tf.shape(tf.nest.flatten(features)[0])[0], tf.float32)
+
+
+def replica_mean(values: tf.Tensor, global_count: tf.Tensor) -> tf.Tensor:
+    """This replica's share of a mean over the global batch: sum(values) / global_count."""
+    return tf.reduce_sum(tf.cast(values, tf.float32)) / global_count
+
+
+def replica_weighted_mean(
+    values: tf.Tensor, weights: tf.Tensor, global_weight: tf.Tensor, epsilon: float = 0.0
+) -> tf.Tensor:
+    """This replica's share of sum(w * v) / (sum(w) + epsilon) over the global batch.
+
+    Args:
+      values: float Tensor with n elements.
+      weights: float Tensor with n elements.
+      global_weight: float32 scalar, sum(weights) over all replicas.
+      epsilon: added to the global weight (the masked LM loss uses 1e-5).
+    """
+    values = tf.reshape(tf.cast(values, tf.float32), [-1])
+    weights = tf.reshape(tf.cast(weights, tf.float32), [-1])
+    return tf.reduce_sum(weights * values) / (global_weight + epsilon)
+
+
+def accuracy_sums(
+    labels: tf.Tensor, predictions: tf.Tensor, weights: tf.Tensor | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """(sum(w * [label == prediction]), sum(w)), the sums of `tf.metrics.accuracy`."""
+    labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    predictions = tf.reshape(tf.cast(predictions, tf.int32), [-1])
+    correct = tf.cast(tf.equal(labels, predictions), tf.float32)
+    if weights is None:
+        weights = tf.ones_like(correct)
+    weights = tf.reshape(tf.cast(weights, tf.float32), [-1])
+    return tf.reduce_sum(weights * correct), tf.reduce_sum(weights)
+
+
+def mean_sums(values: tf.Tensor, weights: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """(sum(w * values), sum(w)), the sums of `tf.metrics.mean`."""
+    values = tf.reshape(tf.cast(values, tf.float32), [-1])
+    if weights is None:
+        weights = tf.ones_like(values)
+    weights = tf.reshape(tf.cast(weights, tf.float32), [-1])
+    return tf.reduce_sum(weights * values), tf.reduce_sum(weights)
+
+
+class Task:
+    """What the loop needs from a model: build it, its loss, its eval metrics.
+
+    Subclasses implement `build_model`, `replica_loss` and `metric_sums`; they
+    may extend `global_totals`. The model is called as
+    `model(features, training=...)` and returns a dict of outputs.
+
+    Example (a classifier; see `official_bert.pretraining.PretrainingTask`):
+
+        class ClassifierTask(Task):
+            def build_model(self, dtype_policy, use_one_hot_embeddings):
+                return BertClassifier(config, num_labels, use_one_hot_embeddings,
+                                      dtype=dtype_policy)
+            def replica_loss(self, outputs, features, totals):
+                return replica_mean(outputs["per_example_loss"], totals["num_examples"])
+            def metric_sums(self, outputs, features):
+                predictions = tf.argmax(outputs["logits"], axis=-1)
+                weights = features.get("is_real_example")
+                return {"eval_accuracy": accuracy_sums(features["label_ids"], predictions, weights),
+                        "eval_loss": mean_sums(outputs["per_example_loss"], weights)}
+    """
+
+    def build_model(
+        self, dtype_policy: keras.DTypePolicy, use_one_hot_embeddings: bool
+    ) -> keras.Model:
+        """Creates the model (called inside the strategy's scope)."""
+        raise NotImplementedError
+
+    def global_totals(self, features: Features) -> dict[str, tf.Tensor]:
+        """Float32 scalars of this replica's batch that the loop sums over replicas.
+
+        The sums are passed to `replica_loss` as `totals`. The default is the
+        number of examples, `num_examples`.
+        """
+        return {"num_examples": batch_size_of(features)}
+
+    def replica_loss(
+        self, outputs: Mapping[str, tf.Tensor], features: Features, totals: Mapping[str, tf.Tensor]
+    ) -> tf.Tensor:
+        """This replica's share of the global batch's loss (float32 scalar).
+
+        The shares of all replicas must add up to the loss that one device
+        computes on the whole global batch: use `replica_mean` and
+        `replica_weighted_mean` with the global `totals`.
+        """
+        raise NotImplementedError
+
+    def metric_sums(self, outputs: Mapping[str, tf.Tensor], features: Features) -> MetricSums:
+        """Eval metrics of this replica's batch as (numerator, denominator) sums."""
+        return {}
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    """Settings of a `Trainer`, named after the flags that set them.
+
+    Attributes:
+      output_dir: where checkpoints, summaries and results are written.
+      learning_rate: peak learning rate of `create_optimizer`.
+      num_train_steps: the step count training ends at (None when not training;
+        the schedule then decays over 1 step, which no one uses).
+      num_warmup_steps: linear warm-up steps.
+      save_checkpoints_steps: a checkpoint every this many steps (and at the end).
+      iterations_per_loop: steps per `tf.function` call; the loss is logged
+        after each call.
+      jit_compile: compile the forward and backward pass with XLA.
+      mixed_precision: `float32`, `mixed_float16` or `mixed_bfloat16`.
+      bias_correction: passed to `create_optimizer`.
+      use_one_hot_embeddings: look embeddings up by one-hot matmul (TPU).
+      max_checkpoints_to_keep: as the TF1 Saver's `max_to_keep`.
+    """
+
+    output_dir: str
+    learning_rate: float = 5e-5
+    num_train_steps: int | None = None
+    num_warmup_steps: int | None = None
+    save_checkpoints_steps: int = 1000
+    iterations_per_loop: int = 1000
+    jit_compile: bool = False
+    mixed_precision: str = "float32"
+    bias_correction: bool = False
+    use_one_hot_embeddings: bool = False
+    max_checkpoints_to_keep: int = checkpoints.DEFAULT_MAX_TO_KEEP
+
+    def validate(self) -> None:
+        """Raises ValueError naming the flag whose value cannot work."""
+        if not self.output_dir:
+            raise ValueError("--output_dir must be set.")
+        for name in ("save_checkpoints_steps", "iterations_per_loop"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be at least 1; got {getattr(self, name)}.")
+        distribute.dtype_policy(self.mixed_precision)
+
+
+def _local_component(variable: Any) -> Any:
+    """The tf.Variable of the current device behind a (distributed) Keras variable."""
+    value = variable.value if isinstance(variable, keras.Variable) else variable
+    get_local = getattr(value, "_get_on_device_or_primary", None)
+    return get_local() if get_local is not None else value
+
+
+class _DistributionSafeAdamWeightDecay(AdamWeightDecayOptimizer):
+    """`AdamWeightDecayOptimizer` whose update writes each variable's own slots under tf.distribute.
+
+    Workaround, to be removed once `optimization.py` does this itself: its
+    update passes the slots to an XLA-compiled `tf.function` as the Keras
+    variables' `.value`, which under a strategy is a MirroredVariable. That
+    function then reuses its first trace for every variable of the same shape
+    and settings, and all of them update the first variable's `adam_m` /
+    `adam_v`. Passing the current device's component instead gives every
+    variable its own trace arguments.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        if not tf.distribute.has_strategy():
+            return super().update_step(gradient, variable, learning_rate)
+        index = self._get_variable_index(variable)
+        m, v = self._adam_m[index], self._adam_v[index]
+        self._adam_m[index], self._adam_v[index] = _local_component(m), _local_component(v)
+        try:
+            return super().update_step(gradient, variable, learning_rate)
+        finally:
+            self._adam_m[index], self._adam_v[index] = m, v
+
+
+def make_optimizer(config: TrainerConfig) -> AdamWeightDecayOptimizer:
+    """`create_optimizer` with the config's rate, steps and bias correction (safe under tf.distribute)."""
+    optimizer = create_optimizer(
+        config.learning_rate,
+        config.num_train_steps or 1,
+        config.num_warmup_steps or 0,
+        bias_correction=config.bias_correction,
+    )
+    return _DistributionSafeAdamWeightDecay.from_config(optimizer.get_config())
+
+
+# --------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Builds a task's model and optimizer under a strategy; trains, evaluates, saves.
+
+    Args:
+      task: the `Task`.
+      config: the `TrainerConfig`.
+      strategy: a `tf.distribute.Strategy` (default: the current one).
+
+    Attributes:
+      model: the Keras model (variables named as in the original's checkpoints).
+      optimizer: the `AdamWeightDecayOptimizer` of `create_optimizer`.
+      strategy, task, config.
+    """
+
+    def __init__(
+        self, task: Task, config: TrainerConfig, strategy: tf.distribute.Strategy | None = None
+    ):
+        config.validate()
+        self.task = task
+        self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.is_chief = distribute.is_chief(self.strategy)
+        policy = distribute.dtype_policy(config.mixed_precision)
+        with self.strategy.scope():
+            self.model = task.build_model(policy, config.use_one_hot_embeddings)
+            self.optimizer = make_optimizer(config)
+            self._loss_scale = policy.name == "mixed_float16"
+            if self._loss_scale:
+                self._train_optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+            else:
+                self._train_optimizer = self.optimizer
+            self._train_optimizer.build(self.model.trainable_variables)
+        on_tpu = isinstance(self.strategy, tf.distribute.TPUStrategy)
+        if config.jit_compile and not on_tpu:
+            # Only the model's math is compiled: the all-reduces and the
+            # optimizer stay outside (XLA cannot compile collectives on CPU),
+            # and the optimizer's per-variable update is compiled on its own.
+            self._forward_backward = tf.function(
+                self._forward_backward_eager, jit_compile=True, reduce_retracing=True
+            )
+        else:
+            self._forward_backward = self._forward_backward_eager
+        self._train_loop = tf.function(self._train_loop_eager)
+        self._eval_step = tf.function(self._eval_step_eager, reduce_retracing=True)
+        self._predict_step = tf.function(self._predict_step_eager, reduce_retracing=True)
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def global_step(self) -> int:
+        """The optimizer's iteration count: the original's `global_step`."""
+        return int(self.optimizer.iterations.numpy())
+
+    def restore(self, init_checkpoint: str | None = None) -> checkpoints.RestoreResult | None:
+        """Resumes from `output_dir`'s latest checkpoint, else initialises from `init_checkpoint`.
+
+        Resuming restores every model variable, the Adam slots and
+        `global_step`, and fails if any is missing. `init_checkpoint` restores
+        the model variables it has (not the optimizer), like the original's
+        `init_from_checkpoint`, and logs which variables it initialised.
+
+        Raises:
+          ValueError: a variable's shape differs between the checkpoint and the
+            model (naming the variable, both shapes and the checkpoint).
+        """
+        latest = checkpoints.latest_checkpoint(self.config.output_dir)
+        if latest:
+            logging.info("Resuming from %s (the latest checkpoint in --output_dir).", latest)
+            try:
+                result = checkpoints.restore_checkpoint(
+                    latest, self.model, self.optimizer, strict=True
+                )
+            except ValueError as error:
+                raise ValueError(
+                    f"{error} --output_dir={self.config.output_dir} holds a checkpoint of "
+                    "another model or run: use a new --output_dir, or the bert_config_file "
+                    "of that run."
+                ) from error
+            return result
+        if init_checkpoint:
+            try:
+                result = checkpoints.restore_checkpoint(init_checkpoint, self.model)
+            except ValueError as error:
+                raise ValueError(f"{error} (--init_checkpoint={init_checkpoint})") from error
+            if not result.initialized:
+                raise ValueError(
+                    f"--init_checkpoint={init_checkpoint} shares no variable name with the "
+                    "model: is it a BERT checkpoint in the original's format?"
+                )
+            return result
+        logging.info("No checkpoint in --output_dir and no --init_checkpoint: random init.")
+        logging.info("**** Trainable Variables ****")
+        for variable in self.model.trainable_variables:
+            logging.info("  name = %s:0, shape = %s", variable.path, tuple(variable.shape))
+        return None
+
+    def save_checkpoint(self) -> str | None:
+        """Writes `output_dir/model.ckpt-<global_step>` (chief only); returns its prefix."""
+        step = self.global_step
+        if not self.is_chief:
+            return None
+        prefix = checkpoints.save_checkpoint(
+            self.config.output_dir,
+            self.model,
+            self.optimizer,
+            max_to_keep=self.config.max_checkpoints_to_keep,
+        )
+        logging.info("Saved checkpoint for step %d: %s", step, prefix)
+        return prefix
+
+    # ----------------------------------------------------------------- input
+
+    def distribute(self, data: tf.data.Dataset | Callable) -> Any:
+        """A distributed dataset from a dataset of global batches or a dataset function.
+
+        A `tf.data.Dataset` yields global batches, split across replicas. A
+        function `f(input_context) -> tf.data.Dataset` yields per-replica
+        batches (`input_context.get_per_replica_batch_size(global_batch_size)`),
+        sharded by `input_context.input_pipeline_id` on multiple workers.
+        """
+        if isinstance(data, tf.data.Dataset):
+            return self.strategy.experimental_distribute_dataset(data)
+        return self.strategy.distribute_datasets_from_function(data)
+
+    # ----------------------------------------------------------------- training
+
+    def _forward_backward_eager(self, features, totals):
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = self.model(features, training=True)
+            loss = self.task.replica_loss(outputs, features, totals)
+            scaled_loss = self._train_optimizer.scale_loss(loss) if self._loss_scale else loss
+        grads = tape.gradient(scaled_loss, variables)
+        # Sparse (gather) gradients become dense here: the optimizer densifies
+        # them anyway, and a dense all-reduce is cheaper than an all-gather.
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        return loss, grads
+
+    def _replica_train_step(self, features):
+        context = tf.distribute.get_replica_context()
+        totals = context.all_reduce(SUM, self.task.global_totals(features))
+        learning_rate = tf.cast(self.optimizer.learning_rate, tf.float32)
+        loss, grads = self._forward_backward(features, totals)
+        replicas = context.num_replicas_in_sync
+        if self._loss_scale and replicas > 1:
+            # Keras' LossScaleOptimizer skips a step when *its replica's*
+            # gradients are not finite, assuming every replica sees the same
+            # gradients. Make it so: each replica holds the mean of the summed
+            # gradients, which the optimizer's own all-reduce sums back up.
+            grads = [g / replicas for g in context.all_reduce(SUM, grads)]
+        self._train_optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return loss, batch_size_of(features), learning_rate
+
+    def _train_loop_eager(self, iterator, num_steps):
+        loss_sum = tf.constant(0.0)
+        examples = tf.constant(0.0)
+        learning_rate = tf.constant(0.0)
+        for _ in tf.range(num_steps):
+            loss, count, rate = self.strategy.run(self._replica_train_step, args=(next(iterator),))
+            loss_sum += self.strategy.reduce(SUM, loss, axis=None)
+            examples += self.strategy.reduce(SUM, count, axis=None)
+            learning_rate = self.strategy.experimental_local_results(rate)[0]
+        return {
+            "loss": loss_sum / tf.cast(num_steps, tf.float32),
+            "learning_rate": learning_rate,
+            "examples": examples,
+        }
+
+    def train_steps(self, iterator, num_steps: int) -> dict[str, float]:
+        """Runs `num_steps` training steps in one `tf.function` call.
+
+        Args:
+          iterator: an iterator over `self.distribute(...)`.
+          num_steps: the number of steps (>= 1).
+
+        Returns:
+          `loss` (the mean over the steps of the global batch's loss),
+          `learning_rate` (the rate the last step used) and `examples`.
+        """
+        logs = self._train_loop(iterator, tf.constant(num_steps, tf.int32))
+        return {name: float(value.numpy()) for name, value in logs.items()}
+
+    def _next_stop(self, step: int, target: int) -> int:
+        """The next step at which to return to Python: loop size, checkpoint or end."""
+        stops = [target]
+        for every in (self.config.iterations_per_loop, self.config.save_checkpoints_steps):
+            stops.append((step // every + 1) * every)
+        return min(stops)
+
+    def train(self, data: tf.data.Dataset | Callable, num_train_steps: int | None = None) -> dict:
+        """Trains until `global_step == num_train_steps`, saving checkpoints on the way.
+
+        Args:
+          data: a dataset function (preferred; see `distribute`) or a dataset of
+            global batches; it must not run out before training ends.
+          num_train_steps: where to stop; default `config.num_train_steps`.
+
+        Returns:
+          The logs of the last loop (`step`, `loss`, `learning_rate`,
+          `examples_per_sec`), or {} if training was already done.
+        """
+        target = num_train_steps if num_train_steps is not None else self.config.num_train_steps
+        if not target:
+            raise ValueError("num_train_steps must be set to train.")
+        step = self.global_step
+        if step >= target:
+            logging.info("global_step %d >= num_train_steps %d: nothing to train.", step, target)
+            return {}
+        logging.info("***** Training from step %d to %d *****", step, target)
+        iterator = iter(self.distribute(data))
+        writer = self._summary_writer()
+        logs: dict = {}
+        while step < target:
+            num_steps = self._next_stop(step, target) - step
+            start = time.perf_counter()
+            result = self.train_steps(iterator, num_steps)
+            elapsed = time.perf_counter() - start
+            step = self.global_step
+            logs = {
+                "step": step,
+                "loss": result["loss"],
+                "learning_rate": result["learning_rate"],
+                "examples_per_sec": result["examples"] / elapsed,
+                "steps_per_sec": num_steps / elapsed,
+            }
+            logging.info(
+                "step = %d, loss = %.6f, learning_rate = %.6g, examples/sec = %.2f",
+                step,
+                logs["loss"],
+                logs["learning_rate"],
+                logs["examples_per_sec"],
+            )
+            with writer.as_default(step=step):
+                write_scalar_summary("loss", logs["loss"])
+                write_scalar_summary("learning_rate", logs["learning_rate"])
+                write_scalar_summary("examples/sec", logs["examples_per_sec"])
+                write_scalar_summary("global_step/sec", logs["steps_per_sec"])
+            if step % self.config.save_checkpoints_steps == 0 or step >= target:
+                self.save_checkpoint()
+        writer.flush()
+        return logs
+
+    def _summary_writer(self):
+        if self.is_chief:
+            return tf.summary.create_file_writer(self.config.output_dir)
+        return tf.summary.create_noop_writer()
+
+    # ----------------------------------------------------------------- evaluation
+
+    def _eval_step_eager(self, batch):
+        def replica_fn(features):
+            context = tf.distribute.get_replica_context()
+            totals = context.all_reduce(SUM, self.task.global_totals(features))
+            outputs = self.model(features, training=False)
+            loss = self.task.replica_loss(outputs, features, totals)
+            return loss, self.task.metric_sums(outputs, features)
+
+        loss, sums = self.strategy.run(replica_fn, args=(batch,))
+
+        def reduce(value):
+            return self.strategy.reduce(SUM, value, axis=None)
+
+        return reduce(loss), tf.nest.map_structure(reduce, sums)
+
+    def evaluate(self, data: tf.data.Dataset | Callable, steps: int | None = None) -> dict:
+        """Evaluates the current model on `steps` batches (all of them if None).
+
+        Returns:
+          The task's metrics as numpy float32 (numerator sum / denominator sum
+          over the batches, 0 if the denominator is 0), `loss` (float32, the
+          mean of the batches' losses) and `global_step` (int64), as the
+          original's `estimator.evaluate`.
+        """
+        numerators: dict[str, float] = {}
+        denominators: dict[str, float] = {}
+        losses = []
+        for index, batch in enumerate(self.distribute(data)):
+            if steps is not None and index >= steps:
+                break
+            loss, sums = self._eval_step(batch)
+            losses.append(float(loss.numpy()))
+            for name, (numerator, denominator) in sums.items():
+                numerators[name] = numerators.get(name, 0.0) + float(numerator.numpy())
+                denominators[name] = denominators.get(name, 0.0) + float(denominator.numpy())
+        result: dict[str, Any] = {
+            name: np.float32(numerators[name] / denominators[name] if denominators[name] else 0.0)
+            for name in numerators
+        }
+        result["loss"] = np.float32(np.mean(losses) if losses else 0.0)
+        result["global_step"] = np.int64(self.global_step)
+        logging.info("***** Eval results *****")
+        for key in sorted(result):
+            logging.info("  %s = %s", key, str(result[key]))
+        return result
+
+    def _predict_step_eager(self, batch):
+        outputs = self.strategy.run(lambda f: self.model(f, training=False), args=(batch,))
+        return tf.nest.map_structure(self.strategy.experimental_local_results, outputs)
+
+    def predict(self, dataset: tf.data.Dataset, keys: list[str]) -> dict[str, np.ndarray]:
+        """Runs the model on every batch of `dataset` (global batches, in order).
+
+        Returns:
+          {key: numpy array of the outputs `key` of all examples, concatenated}.
+        """
+        collected: dict[str, list] = {key: [] for key in keys}
+        for batch in self.distribute(dataset):
+            outputs = self._predict_step(batch)
+            for key in keys:
+                collected[key].extend(t.numpy() for t in outputs[key])
+        return {
+            key: np.concatenate(parts) if parts else np.zeros([0])
+            for key, parts in collected.items()
+        }
+
+
+def write_scalar_summary(name: str, value: float) -> None:
+    """Writes a float32 scalar summary to the default writer, as `tf.summary.scalar`.
+
+    `tf.summary.scalar` needs the tensorboard package; this writes the same
+    event (a scalar tensor tagged for TensorBoard's scalars plugin) without it.
+    """
+    metadata = tf.compat.v1.SummaryMetadata()
+    metadata.plugin_data.plugin_name = _SCALARS_PLUGIN
+    tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata.SerializeToString())
+
+
+def write_eval_results(path: str, result: Mapping[str, Any]) -> None:
+    """Writes `key = value` lines in sorted key order, atomically (the original's format)."""
+    text = "".join(f"{key} = {result[key]!s}\n" for key in sorted(result))
+    directory = os.path.dirname(path)
+    if directory:
+        tf.io.gfile.makedirs(directory)
+    tmp_path = f"{path}.tmp-{uuid.uuid4().hex}"
+    with tf.io.gfile.GFile(tmp_path, "w") as writer:
+        writer.write(text)
+    tf.io.gfile.rename(tmp_path, path, overwrite=True)

@@ -1,0 +1,120 @@
+"""Trains (one layer of) the tiny golden BERT a few steps under a strategy; saves the variables.
+
+Used by tests/test_training.py, in process (its data and `train`) and as a
+script for the multi-worker test, where two copies run with TF_CONFIG set:
+
+    TF_CONFIG=... python tests/distributed_worker.py STRATEGY NUM_STEPS OUTPUT.npz MODEL_DIR
+
+The input is deterministic: 16 examples made from the golden batch, global
+batches of 4 in order ([0..3], [4..7], ..., [12..15], [0..3], ...). However the strategy
+splits them (replicas take consecutive per-replica batches; workers take
+every other record), each step's global batch is the same set of examples.
+The masked LM weights differ per example, so the masked LM loss is only right
+if its denominator is summed over all replicas.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import tensorflow as tf
+
+TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "tiny_bert")
+GLOBAL_BATCH_SIZE = 4
+NUM_EXAMPLES = 16
+
+
+def examples() -> dict[str, np.ndarray]:
+    """16 pretraining examples (the 3 golden ones, varied), as arrays [16, ...]."""
+    golden = np.load(os.path.join(TINY, "model_golden.npz"))
+    rows = [i % 3 for i in range(NUM_EXAMPLES)]
+    out = {
+        name: golden[f"inputs/{name}"][rows].copy()
+        for name in (
+            "input_ids",
+            "input_mask",
+            "segment_ids",
+            "masked_lm_positions",
+            "masked_lm_ids",
+            "masked_lm_weights",
+            "next_sentence_labels",
+        )
+    }
+    # Vary the examples so that no two global batches are the same.
+    out["input_ids"] = (out["input_ids"] + np.arange(NUM_EXAMPLES)[:, None] * 7) % 99
+    out["masked_lm_weights"][[3, 9]] = [1, 0, 0, 0]
+    out["masked_lm_weights"][[6, 13]] = [0, 0, 0, 0]
+    out["next_sentence_labels"][4:10] = 1 - out["next_sentence_labels"][4:10]
+    return out
+
+
+def dataset_fn(input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """Per-replica batches, sharded by input pipeline (worker), in order, forever."""
+    batch_size = GLOBAL_BATCH_SIZE
+    d = tf.data.Dataset.from_tensor_slices(examples())
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(GLOBAL_BATCH_SIZE)
+        d = d.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    return d.repeat().batch(batch_size, drop_remainder=True)
+
+
+def tiny_config():
+    from official_bert.modeling import BertConfig
+
+    config = BertConfig.from_json_file(os.path.join(TINY, "bert_config.json"))
+    # The golden numbers were made with is_training=False: no dropout.
+    config.hidden_dropout_prob = 0.0
+    config.attention_probs_dropout_prob = 0.0
+    return config
+
+
+def one_layer_config():
+    """The tiny config with only layer_0: traces faster, for the tests that need no goldens."""
+    config = tiny_config()
+    config.num_hidden_layers = 1
+    return config
+
+
+def make_trainer(
+    strategy, model_dir: str, num_train_steps: int = 20, bert_config=None, **config_kwargs
+):
+    """A Trainer of the (one-layer) tiny model, restored from the released golden checkpoint."""
+    from official_bert.pretraining import PretrainingTask
+    from official_bert.training import Trainer, TrainerConfig
+
+    config = TrainerConfig(
+        output_dir=model_dir,
+        learning_rate=1e-2,
+        num_train_steps=num_train_steps,
+        num_warmup_steps=2,
+        **config_kwargs,
+    )
+    trainer = Trainer(PretrainingTask(bert_config or one_layer_config()), config, strategy)
+    trainer.restore(os.path.join(TINY, "released", "bert_model.ckpt"))
+    return trainer
+
+
+def state(trainer) -> dict[str, np.ndarray]:
+    """Every checkpoint entry of the trainer's model and optimizer, as numpy arrays."""
+    out = {v.path: np.asarray(v.numpy()) for v in trainer.model.weights}
+    out.update({k: np.asarray(v.numpy()) for k, v in trainer.optimizer.slot_variables().items()})
+    out["global_step"] = np.asarray(trainer.global_step)
+    return out
+
+
+def main(argv: list[str]) -> None:
+    strategy_name, num_steps, output, model_dir = argv[1], int(argv[2]), argv[3], argv[4]
+    from official_bert import distribute
+
+    strategy = distribute.get_strategy(strategy_name)
+    trainer = make_trainer(strategy, model_dir, save_checkpoints_steps=1000)
+    trainer.train(dataset_fn, num_steps)
+    np.savez(output, **state(trainer))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
