@@ -32,7 +32,6 @@ import argparse
 import collections
 import os
 import pathlib
-import sys
 import tempfile
 
 

@@ -18,7 +18,6 @@ import _benchpath  # noqa: F401, I001  (first: puts the repository root on sys.p
 
 import argparse
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -154,7 +153,7 @@ def main() -> None:
     except ImportError:
         print("keras-hub is not installed (pip install keras-hub): timing ours only")
     print(f"load before warm-up: {loadavg()}")
-    for name, fn in variants.items():  # trace and compile
+    for fn in variants.values():  # trace and compile
         fn()
         fn()
     roofline = matmul_gflops()

@@ -16,7 +16,6 @@ import _benchpath  # noqa: F401, I001  (first: puts the repository root on sys.p
 
 import argparse
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import _benchpath  # noqa: F401, I001  (first: puts the repository root on sys.path)
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -10,8 +10,8 @@ The port of the feature half of the original `run_classifier.py`:
 - `file_based_dataset` (and the original-style `file_based_input_fn_builder`) reads
   them back as int32 batches;
 - `pad_examples_for_tpu` pads eval/predict example lists with `PaddingInputExample`s;
-- `write_eval_results` and `write_test_results` write `eval_results.txt` and
-  `test_results.tsv` in the original's format.
+- `write_test_results` writes `test_results.tsv` in the original's format (`eval_results.txt`
+  is written by `training.write_eval_results`).
 
 Every file is written atomically: to a temporary file beside the output, renamed into
 place only when complete, so an error never leaves a partial output file.
@@ -340,42 +340,9 @@ def pad_examples_for_tpu(
 # --- Output files --------------------------------------------------------------------
 
 
-def _format_value(value: Any) -> str:
-    """`str()` of a value as the original's numpy results print.
-
-    Floats are printed as numpy float32 (the dtype of the original's metrics and
-    probabilities): `str(np.float32(0.84313726))` is `0.84313726`, where the Python
-    float of the same number prints as `0.843137264251709`.
-    """
-    if isinstance(value, tf.Tensor):
-        value = value.numpy()
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
-    if isinstance(value, (float, np.floating)):
-        return str(np.float32(value))
-    return str(value)
-
-
 def _write_text_atomically(path: str, text: str) -> None:
     with _atomic_output(path) as temp_file, tf.io.gfile.GFile(temp_file, "w") as f:
         f.write(text)
-
-
-def write_eval_results(path: str, results: Mapping[str, Any]) -> None:
-    """Writes (and logs) `results` as `eval_results.txt`: `key = value` lines, keys sorted.
-
-    Args:
-      path: The output file, `{output_dir}/eval_results.txt` in the original.
-      results: Metric name to value, e.g. `eval_accuracy`, `eval_loss`, `global_step`.
-        Floats are written as float32, like the original's metrics.
-    """
-    logging.info("***** Eval results *****")
-    lines = []
-    for key in sorted(results):
-        value = _format_value(results[key])
-        logging.info("  %s = %s", key, value)
-        lines.append(f"{key} = {value}\n")
-    _write_text_atomically(path, "".join(lines))
 
 
 def write_test_results(

@@ -248,7 +248,9 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
             )
         self._exclude_patterns.extend(_compile_patterns(var_names))
         for variable in var_list or ():
-            self._exclude_patterns.append(re.compile("^" + re.escape(tf1_variable_name(variable)) + "$"))
+            self._exclude_patterns.append(
+                re.compile("^" + re.escape(tf1_variable_name(variable)) + "$")
+            )
 
     def do_use_weight_decay(self, param_name: str) -> bool:
         """Whether the variable named `param_name` (TF1 name) gets weight decay."""

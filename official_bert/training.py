@@ -198,46 +198,14 @@ class TrainerConfig:
         distribute.dtype_policy(self.mixed_precision)
 
 
-def _local_component(variable: Any) -> Any:
-    """The tf.Variable of the current device behind a (distributed) Keras variable."""
-    value = variable.value if isinstance(variable, keras.Variable) else variable
-    get_local = getattr(value, "_get_on_device_or_primary", None)
-    return get_local() if get_local is not None else value
-
-
-class _DistributionSafeAdamWeightDecay(AdamWeightDecayOptimizer):
-    """`AdamWeightDecayOptimizer` whose update writes each variable's own slots under tf.distribute.
-
-    Workaround, to be removed once `optimization.py` does this itself: its
-    update passes the slots to an XLA-compiled `tf.function` as the Keras
-    variables' `.value`, which under a strategy is a MirroredVariable. That
-    function then reuses its first trace for every variable of the same shape
-    and settings, and all of them update the first variable's `adam_m` /
-    `adam_v`. Passing the current device's component instead gives every
-    variable its own trace arguments.
-    """
-
-    def update_step(self, gradient, variable, learning_rate):
-        if not tf.distribute.has_strategy():
-            return super().update_step(gradient, variable, learning_rate)
-        index = self._get_variable_index(variable)
-        m, v = self._adam_m[index], self._adam_v[index]
-        self._adam_m[index], self._adam_v[index] = _local_component(m), _local_component(v)
-        try:
-            return super().update_step(gradient, variable, learning_rate)
-        finally:
-            self._adam_m[index], self._adam_v[index] = m, v
-
-
 def make_optimizer(config: TrainerConfig) -> AdamWeightDecayOptimizer:
-    """`create_optimizer` with the config's rate, steps and bias correction (safe under tf.distribute)."""
-    optimizer = create_optimizer(
+    """`create_optimizer` with the config's learning rate, steps and bias correction."""
+    return create_optimizer(
         config.learning_rate,
         config.num_train_steps or 1,
         config.num_warmup_steps or 0,
         bias_correction=config.bias_correction,
     )
-    return _DistributionSafeAdamWeightDecay.from_config(optimizer.get_config())
 
 
 # --------------------------------------------------------------------------- trainer
@@ -570,9 +538,25 @@ def write_scalar_summary(name: str, value: float) -> None:
     tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata.SerializeToString())
 
 
+def format_metric_value(value: Any) -> str:
+    """`str()` of a metric as the original's numpy results print.
+
+    Floats are printed as numpy float32 (the dtype of the original's metrics):
+    `str(np.float32(0.84313726))` is `0.84313726`, where the Python float of the
+    same number prints as `0.843137264251709`. Integers print as they are.
+    """
+    if isinstance(value, tf.Tensor):
+        value = value.numpy()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (float, np.floating)):
+        return str(np.float32(value))
+    return str(value)
+
+
 def write_eval_results(path: str, result: Mapping[str, Any]) -> None:
     """Writes `key = value` lines in sorted key order, atomically (the original's format)."""
-    text = "".join(f"{key} = {result[key]!s}\n" for key in sorted(result))
+    text = "".join(f"{key} = {format_metric_value(result[key])}\n" for key in sorted(result))
     directory = os.path.dirname(path)
     if directory:
         tf.io.gfile.makedirs(directory)

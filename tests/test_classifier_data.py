@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from official_bert import classifier_data as cd
 from official_bert import classifier_features as cf
-from official_bert import tokenization
+from official_bert import tokenization, training
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 GLUE = GOLDEN / "glue"
@@ -389,7 +389,7 @@ def test_invalid_utf8_names_the_file(tmp_path):
 
 def test_eval_results_are_sorted_key_equals_value_lines_of_float32(tmp_path):
     path = tmp_path / "eval_results.txt"
-    cf.write_eval_results(
+    training.write_eval_results(
         str(path),
         {
             "global_step": np.int64(3),

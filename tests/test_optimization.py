@@ -385,3 +385,18 @@ def test_mirrored_strategy_matches_one_device_on_same_global_batch():
     for name in one_slots:
         for component in two_slots[name]:
             np.testing.assert_allclose(component, one_slots[name][0], rtol=1e-5, atol=1e-7)
+
+
+def test_exclude_from_weight_decay_method_takes_variables_and_path_regexes():
+    kept = make_variable("m/dense/kernel", [1.0])
+    by_var = make_variable("m/special/kernel", [1.0])
+    by_name = make_variable("m/embeddings/word_embeddings", [1.0])
+    opt = optimization.AdamWeightDecayOptimizer(0.1, weight_decay_rate=0.5, epsilon=1.0)
+    opt.exclude_from_weight_decay(var_list=[by_var], var_names=["embeddings/"])
+    opt.apply_gradients([(tf.zeros([1]), v) for v in (kept, by_var, by_name)])
+    # A zero gradient leaves only the decay term: 1 - 0.1 * 0.5 * 1.
+    np.testing.assert_allclose(kept.numpy(), [0.95], rtol=1e-6)
+    np.testing.assert_array_equal(by_var.numpy(), [1.0])
+    np.testing.assert_array_equal(by_name.numpy(), [1.0])
+    with pytest.raises(ValueError, match="before the optimizer is built"):
+        opt.exclude_from_weight_decay(var_names=["late"])
