@@ -6,11 +6,11 @@ classifier runs, and resuming from the pretraining run's checkpoint.
 
 import logging
 import os
-import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from state_compare import assert_state_close
 
 from official_bert import checkpoints
 from official_bert.modeling import BertConfig
@@ -21,10 +21,6 @@ TINY = os.path.join(os.path.dirname(__file__), "golden", "tiny_bert")
 RELEASED = os.path.join(TINY, "released", "bert_model.ckpt")
 PRETRAINING_RUN = os.path.join(TINY, "pretraining_run", "model.ckpt-3")
 CLASSIFIER_RUN = os.path.join(TINY, "classifier_run", "model.ckpt-3")
-
-# The key bias only shifts each query's scores by a constant, which the
-# softmax ignores: its gradient is 0, and the golden values are float noise.
-ZERO_GRADIENT = re.compile(r"attention/self/key/bias")
 
 
 @pytest.fixture(scope="module")
@@ -60,31 +56,6 @@ def state_of(model, optimizer):
     state.update({k: v.numpy() for k, v in optimizer.slot_variables().items()})
     state["global_step"] = optimizer.iterations.numpy()
     return state
-
-
-def assert_state_close(actual, expected):
-    """Training-state comparison after a few Adam steps.
-
-    Adam divides by sqrt(v) + 1e-6, so elements whose gradients are near 1e-6
-    amplify float rounding of the gradient; a few elements per tensor may
-    therefore differ more than the rest (up to 2e-4 of the tensor's largest
-    value here). All but 3% (or 4) of each tensor's elements must agree to
-    1e-5 (relative, and relative to the tensor's largest value) and all to
-    5e-4; a wrong learning rate or update rule
-    moves every element and fails the first check.
-    """
-    assert sorted(actual) == sorted(expected)
-    for name, e in expected.items():
-        a = actual[name]
-        if ZERO_GRADIENT.search(name):
-            assert np.abs(a).max() < 1e-7 and np.abs(e).max() < 1e-7, name
-            continue
-        scale = np.abs(e).max()
-        diff = np.abs(a - e)
-        tight = diff <= 1e-5 * (np.abs(e) + scale)
-        outliers = int((~tight).sum())
-        assert outliers <= max(4, 0.03 * tight.size), (name, outliers, tight.size)
-        assert (diff <= 5e-4 * (np.abs(e) + scale)).all(), (name, diff.max(), scale)
 
 
 def golden_state(golden, prefix):

@@ -24,6 +24,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 from absl import logging as absl_logging
+from state_compare import assert_state_close
 
 from official_bert import checkpoints, classifier, classifier_features, models
 from official_bert.modeling import BertConfig
@@ -41,10 +42,6 @@ PRETRAINING_RUN = os.path.join(TINY, "pretraining_run", "model.ckpt-3")
 CLASSIFIER_RUN = os.path.join(TINY, "classifier_run", "model.ckpt-3")
 UNCASED_VOCAB = os.path.join(GOLDEN, "uncased_vocab.txt")
 SEED = 7
-
-# The key bias only shifts each query's scores by a constant, which the
-# softmax ignores: its gradient is 0 and its golden values are float noise.
-ZERO_GRADIENT = re.compile(r"attention/self/key/bias")
 
 
 # ----------------------------------------------------------------- helpers
@@ -155,31 +152,6 @@ def tiny_flags(files, output_dir, task="MNLI", **overrides):
 def checkpoint_state(path):
     reader = tf.train.load_checkpoint(path)
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-
-
-def assert_state_close(actual, expected, rtol=1e-5, outlier_rtol=5e-4):
-    """Compares checkpoint entries after a few Adam steps.
-
-    Adam divides by sqrt(v) + 1e-6, so the few elements whose gradients are
-    near 1e-6 amplify float rounding: all but 3% (or 4) of each tensor's
-    elements must agree to `rtol` (of the element and of the tensor's largest
-    value), and all to `outlier_rtol`. A wrong rate or update moves every
-    element and fails.
-    """
-    assert sorted(actual) == sorted(expected)
-    for name, e in expected.items():
-        a = np.asarray(actual[name])
-        if name == "global_step":
-            assert int(a) == int(e)
-            continue
-        if ZERO_GRADIENT.search(name):
-            assert np.abs(a).max() < 1e-6 and np.abs(e).max() < 1e-6, name
-            continue
-        scale = np.abs(e).max()
-        diff = np.abs(a - e)
-        tight = diff <= rtol * (np.abs(e) + scale) + 1e-12
-        assert (~tight).sum() <= max(4, 0.03 * tight.size), (name, diff.max(), scale)
-        assert (diff <= outlier_rtol * (np.abs(e) + scale) + 1e-12).all(), (name, diff.max())
 
 
 def read_records(path):

@@ -10,7 +10,6 @@ strategy, each step's global batch is the same set of examples.
 import importlib.util
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -19,6 +18,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from state_compare import assert_state_close
 
 from official_bert import checkpoints, distribute
 from official_bert.modeling import BertConfig
@@ -40,10 +40,6 @@ _spec = importlib.util.spec_from_file_location("distributed_worker", WORKER_SCRI
 dw = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(dw)
 
-# The key bias only shifts each query's scores by a constant, which the
-# softmax ignores: its gradient is 0 and its values are float noise.
-ZERO_GRADIENT = re.compile(r"attention/self/key/bias")
-
 
 @pytest.fixture(scope="module")
 def golden():
@@ -58,31 +54,6 @@ def golden_batch(golden):
 
 def golden_state(golden, prefix="pretrain/train/final/"):
     return {k[len(prefix) :]: v for k, v in golden.items() if k.startswith(prefix)}
-
-
-def assert_state_close(actual, expected, rtol=1e-5, outlier_rtol=5e-4):
-    """Compares every checkpoint entry after a few Adam steps.
-
-    Adam divides by sqrt(v) + 1e-6, so the few elements whose gradients are
-    near 1e-6 amplify float rounding: all but 3% (or 4) of each tensor's
-    elements must agree to `rtol` (of the element and of the tensor's largest
-    value), and all to `outlier_rtol`. A wrong rate or update moves every
-    element and fails.
-    """
-    assert sorted(actual) == sorted(expected)
-    for name, e in expected.items():
-        a = np.asarray(actual[name])
-        if name == "global_step":
-            assert int(a) == int(e)
-            continue
-        if ZERO_GRADIENT.search(name):
-            assert np.abs(a).max() < 1e-6 and np.abs(e).max() < 1e-6, name
-            continue
-        scale = np.abs(e).max()
-        diff = np.abs(a - e)
-        tight = diff <= rtol * (np.abs(e) + scale) + 1e-12
-        assert (~tight).sum() <= max(4, 0.03 * tight.size), (name, diff.max(), scale)
-        assert (diff <= outlier_rtol * (np.abs(e) + scale) + 1e-12).all(), (name, diff.max())
 
 
 @pytest.fixture(scope="module")
