@@ -38,23 +38,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
+from _references import bert_base_config, keras_hub_backbone, keras_hub_features, keras_train_step
 from _timing import loadavg, matmul_gflops, paired_rounds
 
 from official_bert.classifier import ClassifierTask
 from official_bert.modeling import BertConfig
 from official_bert.training import Trainer, TrainerConfig
 
-BERT_BASE = {
-    "vocab_size": 30522,
-    "hidden_size": 768,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 12,
-    "intermediate_size": 3072,
-    "max_position_embeddings": 512,
-    "type_vocab_size": 2,
-    "hidden_dropout_prob": 0.1,
-    "attention_probs_dropout_prob": 0.1,
-}
 NUM_LABELS = 2
 LEARNING_RATE = 2e-5
 
@@ -105,18 +95,8 @@ def ours(config: BertConfig, batch: dict, jit: bool, output_dir: str):
 
 def keras_hub_classifier(config: BertConfig, batch: dict, jit: bool):
     import keras
-    import keras_hub  # optional: pip install keras-hub (the `bench` extra)
 
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=config.vocab_size,
-        num_layers=config.num_hidden_layers,
-        num_heads=config.num_attention_heads,
-        hidden_dim=config.hidden_size,
-        intermediate_dim=config.intermediate_size,
-        dropout=config.hidden_dropout_prob,
-        max_sequence_length=config.max_position_embeddings,
-        num_segments=config.type_vocab_size,
-    )
+    backbone = keras_hub_backbone(config)
     pooled = backbone.output["pooled_output"]
     pooled = keras.layers.Dropout(0.1)(pooled)
     logits = keras.layers.Dense(
@@ -124,26 +104,11 @@ def keras_hub_classifier(config: BertConfig, batch: dict, jit: bool):
     )(pooled)
     model = keras.Model(backbone.input, logits)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=LEARNING_RATE, weight_decay=0.01, epsilon=1e-6, global_clipnorm=1.0
-    )
-    optimizer.build(model.trainable_variables)
-    features = {
-        "token_ids": tf.constant(batch["input_ids"]),
-        "segment_ids": tf.constant(batch["segment_ids"]),
-        "padding_mask": tf.constant(batch["input_mask"]),
-    }
+    features = keras_hub_features(batch)
     labels = tf.constant(batch["label_ids"])
-
-    @tf.function(jit_compile=jit)
-    def train_step():
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(features, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    return lambda: float(train_step().numpy())
+    return keras_train_step(
+        model, lambda: loss_fn(labels, model(features, training=True)), LEARNING_RATE, jit
+    )
 
 
 def main() -> None:
@@ -154,7 +119,7 @@ def main() -> None:
     parser.add_argument("--num_hidden_layers", type=int, default=12)
     args = parser.parse_args()
 
-    config = BertConfig(**{**BERT_BASE, "num_hidden_layers": args.num_hidden_layers})
+    config = bert_base_config(num_hidden_layers=args.num_hidden_layers)
     batch = make_batch(args.batch_size, args.seq_length, config.vocab_size)
     with tempfile.TemporaryDirectory() as output_dir:
         variants = {

@@ -28,19 +28,10 @@ import tensorflow as tf
 import statistics
 import time
 
+from _references import bert_base_config, keras_hub_backbone
 from _timing import _CLOCK_TICKS, _own_ticks, _total_busy_ticks, loadavg, matmul_gflops
 
 from official_bert.modeling import BertConfig, BertModel
-
-BERT_BASE = {
-    "vocab_size": 30522,
-    "hidden_size": 768,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 12,
-    "intermediate_size": 3072,
-    "max_position_embeddings": 512,
-    "type_vocab_size": 2,
-}
 
 
 def forward_flops(config: BertConfig, batch_size: int, seq_length: int) -> float:
@@ -76,18 +67,8 @@ def ours(config: BertConfig, inputs, jit: bool):
     return lambda: [t.numpy() for t in forward()]
 
 
-def keras_hub_backbone(config: BertConfig, inputs, jit: bool):
-    import keras_hub  # optional: pip install keras-hub (the `bench` extra)
-
-    model = keras_hub.models.BertBackbone(
-        vocabulary_size=config.vocab_size,
-        num_layers=config.num_hidden_layers,
-        num_heads=config.num_attention_heads,
-        hidden_dim=config.hidden_size,
-        intermediate_dim=config.intermediate_size,
-        max_sequence_length=config.max_position_embeddings,
-        num_segments=config.type_vocab_size,
-    )
+def keras_hub_forward(config: BertConfig, inputs, jit: bool):
+    model = keras_hub_backbone(config)
     ids, mask, types = inputs
     features = {"token_ids": ids, "segment_ids": types, "padding_mask": mask}
 
@@ -141,15 +122,15 @@ def main() -> None:
     parser.add_argument("--num_hidden_layers", type=int, default=12)
     args = parser.parse_args()
 
-    config = BertConfig(**{**BERT_BASE, "num_hidden_layers": args.num_hidden_layers})
+    config = bert_base_config(num_hidden_layers=args.num_hidden_layers)
     inputs = make_inputs(args.batch_size, args.seq_length, config.vocab_size)
     variants = {
         "ours": ours(config, inputs, jit=False),
         "ours+xla": ours(config, inputs, jit=True),
     }
     try:
-        variants["keras_hub"] = keras_hub_backbone(config, inputs, jit=False)
-        variants["keras_hub+xla"] = keras_hub_backbone(config, inputs, jit=True)
+        variants["keras_hub"] = keras_hub_forward(config, inputs, jit=False)
+        variants["keras_hub+xla"] = keras_hub_forward(config, inputs, jit=True)
     except ImportError:
         print("keras-hub is not installed (pip install keras-hub): timing ours only")
     print(f"load before warm-up: {loadavg()}")

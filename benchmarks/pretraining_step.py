@@ -49,6 +49,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
+from _references import keras_hub_backbone, keras_hub_features, keras_train_step
 from _timing import loadavg, matmul_gflops, paired_rounds
 
 from official_bert.modeling import BertConfig
@@ -126,41 +127,17 @@ def keras_hub_masked_lm(config: BertConfig, batch: dict, jit: bool):
     import keras
     import keras_hub  # optional: pip install keras-hub (the `bench` extra)
 
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=config.vocab_size,
-        num_layers=config.num_hidden_layers,
-        num_heads=config.num_attention_heads,
-        hidden_dim=config.hidden_size,
-        intermediate_dim=config.intermediate_size,
-        dropout=config.hidden_dropout_prob,
-        max_sequence_length=config.max_position_embeddings,
-        num_segments=config.type_vocab_size,
-    )
-    model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
+    model = keras_hub.models.BertMaskedLM(keras_hub_backbone(config), preprocessor=None)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=LEARNING_RATE, weight_decay=0.01, epsilon=1e-6, global_clipnorm=1.0
-    )
-    optimizer.build(model.trainable_variables)
-    features = {
-        "token_ids": tf.constant(batch["input_ids"]),
-        "segment_ids": tf.constant(batch["segment_ids"]),
-        "padding_mask": tf.constant(batch["input_mask"]),
-        "mask_positions": tf.constant(batch["masked_lm_positions"]),
-    }
+    features = keras_hub_features(batch, mask_positions=batch["masked_lm_positions"])
     labels = tf.constant(batch["masked_lm_ids"])
     weights = tf.constant(batch["masked_lm_weights"])
 
-    @tf.function(jit_compile=jit)
-    def train_step():
-        with tf.GradientTape() as tape:
-            logits = model(features, training=True)  # [B, P, vocab]
-            loss = loss_fn(labels, logits, sample_weight=weights)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
+    def loss_of():
+        logits = model(features, training=True)  # [B, P, vocab]
+        return loss_fn(labels, logits, sample_weight=weights)
 
-    return lambda: float(train_step().numpy())
+    return keras_train_step(model, loss_of, LEARNING_RATE, jit)
 
 
 def profile(variants: dict, log_dir: str, steps: int = 3) -> None:
