@@ -22,7 +22,8 @@ import functools
 import os
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 import numpy as np
 import tensorflow as tf
@@ -33,6 +34,18 @@ MAX_INPUT_CHARS_PER_WORD = 200
 UNK_TOKEN = "[UNK]"
 # Prefix of a word piece that continues a word.
 SUFFIX_INDICATOR = "##"
+
+
+
+class Tokenizer(Protocol):
+    """What the data pipelines need of a tokenizer (`FullTokenizer` has it all)."""
+
+    vocab: Mapping[str, int]
+
+    def tokenize(self, text: str) -> list[str]: ...
+
+    def convert_tokens_to_ids(self, tokens: list[str]) -> list[int]: ...
+
 
 # Released models whose name tells their casing (as listed by the original).
 _LOWER_CASED_MODELS = (
