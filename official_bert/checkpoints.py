@@ -23,13 +23,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import uuid
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
+
+from official_bert import files
+from official_bert.errors import InputError, MissingFileError
+from official_bert.optimization import tf1_variable_name
 
 # The name of the optimizer's step counter in the original's checkpoints.
 GLOBAL_STEP_NAME = "global_step"
@@ -51,6 +54,8 @@ class RestoreResult:
       unused: checkpoint entries that were not restored into anything.
       optimizer_initialized: names of the optimizer entries restored
         (`NAME/adam_m`, `NAME/adam_v`, `global_step`).
+      resumed: set by `Trainer.restore` when this resumed a run in its
+        `output_dir` (rather than initialising from `init_checkpoint`).
     """
 
     checkpoint: str
@@ -58,37 +63,54 @@ class RestoreResult:
     not_initialized: list[str]
     unused: list[str]
     optimizer_initialized: list[str]
+    resumed: bool = False
 
 
 def resolve_checkpoint(path: str) -> str:
     """Returns the checkpoint prefix for `path`, a prefix or a model directory.
 
-    A directory resolves to its latest checkpoint (per its `checkpoint` file).
+    A directory resolves to its latest checkpoint (see `latest_checkpoint`).
 
     Raises:
-      FileNotFoundError: nothing readable is at `path`, naming it.
+      MissingFileError: nothing readable is at `path`, naming it.
     """
     path = os.fspath(path)
     if tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
+        latest = latest_checkpoint(path)
         if latest is None:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"No checkpoint found in the directory {path} (no `checkpoint` state file "
                 "pointing at an existing checkpoint); pass a checkpoint prefix such as "
                 f"{os.path.join(path, 'bert_model.ckpt')}."
             )
         return latest
     if not tf.io.gfile.exists(path + ".index"):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"Checkpoint {path} does not exist ({path}.index not found). Pass the prefix "
             "without the .index / .data-* suffix, e.g. .../bert_model.ckpt."
         )
     return path
 
 
+def _load_reader(prefix: str) -> Any:
+    """`tf.train.load_checkpoint`, with an error naming the checkpoint if it is unreadable."""
+    try:
+        return tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError, IndexError) as error:
+        raise InputError(
+            f"Checkpoint {prefix} cannot be read ({_first_line(error)}): its .index or "
+            ".data-* file is truncated or corrupt. Use another checkpoint, or copy it again."
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def list_variables(path: str) -> dict[str, tuple[list[int], tf.DType]]:
     """Maps each entry of a checkpoint to its (shape, dtype)."""
-    reader = tf.train.load_checkpoint(resolve_checkpoint(path))
+    reader = _load_reader(resolve_checkpoint(path))
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
     return {name: (shapes[name], dtypes[name]) for name in sorted(shapes)}
@@ -102,7 +124,7 @@ def _named_variables(model_or_variables: Any) -> dict[str, keras.Variable]:
         variables = list(model_or_variables)
     named: dict[str, keras.Variable] = {}
     for variable in variables:
-        name = getattr(variable, "path", None) or re.sub(r":\d+$", "", variable.name)
+        name = tf1_variable_name(variable)
         if name in named and named[name] is not variable:
             raise ValueError(
                 f"Two different variables are named {name}; a name-based checkpoint needs "
@@ -158,7 +180,13 @@ def _assign_from(
             f"the model has {var_shape}. Check that bert_config.json (or num_labels) matches "
             "the checkpoint."
         )
-    value = reader.get_tensor(name)
+    try:
+        value = reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError, IndexError) as error:
+        raise InputError(
+            f"Checkpoint {prefix} cannot be read: variable {name}: {_first_line(error)}. "
+            "Its .data-* file is truncated or corrupt; use another checkpoint, or copy it again."
+        ) from None
     var_dtype, ckpt_dtype = tf.as_dtype(variable.dtype), dtypes[name]
     same_kind = (ckpt_dtype.is_floating and var_dtype.is_floating) or (
         ckpt_dtype.is_integer and var_dtype.is_integer
@@ -207,7 +235,7 @@ def restore_checkpoint(
         shapes), or `strict` and entries are missing (listing them).
     """
     prefix = resolve_checkpoint(path)
-    reader = tf.train.load_checkpoint(prefix)
+    reader = _load_reader(prefix)
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
     named = _named_variables(model)
@@ -266,6 +294,7 @@ def save_checkpoint(
     global_step: int | None = None,
     basename: str = DEFAULT_BASENAME,
     max_to_keep: int | None = DEFAULT_MAX_TO_KEEP,
+    overwrite: tuple[str, ...] | list[str] = (),
 ) -> str:
     """Writes a TF1 name-based checkpoint, atomically, and updates the state file.
 
@@ -288,9 +317,15 @@ def save_checkpoint(
         the checkpoint is `model_dir/basename` and has no `global_step`.
       basename: checkpoint basename.
       max_to_keep: number of checkpoints kept; None or 0 keeps all.
+      overwrite: prefixes that may be overwritten (the checkpoint a run
+        restored from). Any other existing checkpoint of the same name is
+        never overwritten.
 
     Returns:
       The prefix of the written checkpoint.
+
+    Raises:
+      InputError: a checkpoint of that name exists and is not in `overwrite`.
     """
     model_dir = os.fspath(model_dir)
     named = _named_variables(model)
@@ -308,18 +343,32 @@ def save_checkpoint(
     prefix = os.path.join(model_dir, prefix_name)
 
     tf.io.gfile.makedirs(model_dir)
-    tmp_prefix = os.path.join(model_dir, f".{prefix_name}.tmp-{uuid.uuid4().hex}")
+    files.remove_stale_temp_files(model_dir, basename)
+    files.remove_stale_temp_files(model_dir, CHECKPOINT_STATE_FILENAME)
+    if _checkpoint_files(prefix) and os.path.normpath(prefix) not in {
+        os.path.normpath(p) for p in overwrite
+    }:
+        raise InputError(
+            f"{model_dir} already holds checkpoint {prefix_name}, which this run did not "
+            "restore from; it is not overwritten. Move it out of the folder (or use another "
+            "--output_dir) and run again."
+        )
+    tmp_prefix = files.temp_path(prefix)
     names = sorted(tensors)
-    tf.raw_ops.SaveV2(
-        prefix=tmp_prefix,
-        tensor_names=names,
-        shape_and_slices=[""] * len(names),
-        tensors=[tensors[n] for n in names],
-    )
-    tmp_files = tf.io.gfile.glob(tmp_prefix + ".data-*")
-    for tmp_file in tmp_files:
-        tf.io.gfile.rename(tmp_file, prefix + tmp_file[len(tmp_prefix) :], overwrite=True)
-    tf.io.gfile.rename(tmp_prefix + ".index", prefix + ".index", overwrite=True)
+    try:
+        tf.raw_ops.SaveV2(
+            prefix=tmp_prefix,
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            tensors=[tensors[n] for n in names],
+        )
+        # Data first, index last: a prefix whose .index exists is complete.
+        for tmp_file in tf.io.gfile.glob(tmp_prefix + ".data-*"):
+            tf.io.gfile.rename(tmp_file, prefix + tmp_file[len(tmp_prefix) :], overwrite=True)
+        tf.io.gfile.rename(tmp_prefix + ".index", prefix + ".index", overwrite=True)
+    finally:
+        for leftover in tf.io.gfile.glob(tmp_prefix + "*"):
+            files.remove_quietly(leftover)
     _update_state_file(model_dir, prefix, max_to_keep)
     return prefix
 
@@ -329,17 +378,17 @@ def _checkpoint_files(prefix: str) -> list[str]:
 
 
 def _update_state_file(model_dir: str, prefix: str, max_to_keep: int | None) -> None:
-    """Points the `checkpoint` file at `prefix`, keeping the last `max_to_keep`."""
-    previous: list[str] = []
-    state = tf.train.get_checkpoint_state(model_dir)
-    if state is not None:
-        previous = [
-            p if os.path.isabs(p) else os.path.join(model_dir, p)
-            for p in state.all_model_checkpoint_paths
-        ]
+    """Points the `checkpoint` file at `prefix`, keeping the last `max_to_keep`.
+
+    Only checkpoints inside `model_dir` are ever deleted.
+    """
+    state = read_checkpoint_state(model_dir)
+    previous = state.all_model_checkpoint_paths if state else []
     kept = [p for p in previous if p != prefix and _checkpoint_files(p)] + [prefix]
     if max_to_keep:
         for old in kept[:-max_to_keep]:
+            if not _is_inside(old, model_dir):
+                continue
             for filename in _checkpoint_files(old):
                 tf.io.gfile.remove(filename)
         kept = kept[-max_to_keep:]
@@ -352,13 +401,168 @@ def _update_state_file(model_dir: str, prefix: str, max_to_keep: int | None) -> 
 
     lines = [f"model_checkpoint_path: {quoted(prefix)}"]
     lines += [f"all_model_checkpoint_paths: {quoted(p)}" for p in kept]
-    state_path = os.path.join(model_dir, CHECKPOINT_STATE_FILENAME)
-    tmp_path = f"{state_path}.tmp-{uuid.uuid4().hex}"
-    with tf.io.gfile.GFile(tmp_path, "w") as writer:
-        writer.write("\n".join(lines) + "\n")
-    tf.io.gfile.rename(tmp_path, state_path, overwrite=True)
+    files.write_text_atomically(
+        os.path.join(model_dir, CHECKPOINT_STATE_FILENAME), "\n".join(lines) + "\n"
+    )
+
+
+# --------------------------------------------------------------------------- state file
+
+
+@dataclasses.dataclass
+class CheckpointState:
+    """A `checkpoint` state file, its paths resolved inside the model directory.
+
+    Attributes:
+      model_checkpoint_path: the newest checkpoint's prefix (or "" if unset).
+      all_model_checkpoint_paths: every listed prefix, oldest first.
+    """
+
+    model_checkpoint_path: str
+    all_model_checkpoint_paths: list[str]
+
+
+_STATE_LINE = re.compile(r'^\s*(\w+)\s*:\s*"((?:[^"\\]|\\.)*)"\s*$')
+_CHECKPOINT_STEP = re.compile(r"^(?P<base>.+)-(?P<step>\d+)\.index$")
+
+
+def _is_inside(path: str, directory: str) -> bool:
+    real_dir = os.path.realpath(directory)
+    return os.path.commonpath([os.path.realpath(path), real_dir]) == real_dir
+
+
+def _resolve_listed_path(listed: str, model_dir: str) -> str:
+    """Where a path of the state file points, never outside `model_dir`.
+
+    A relative path is relative to the folder, an absolute one (the TF1
+    Saver's) is taken as it is; either is kept when it lies inside the folder,
+    and otherwise the checkpoint of the same base name in the folder is meant
+    (a folder copied from elsewhere, or a state file naming `../other/...`).
+    """
+    path = listed if os.path.isabs(listed) else os.path.join(model_dir, listed)
+    if _is_inside(path, model_dir):
+        return path
+    return os.path.join(model_dir, os.path.basename(listed))
+
+
+def read_checkpoint_state(model_dir: str) -> CheckpointState | None:
+    """Parses `model_dir/checkpoint` as the TF1 Saver writes it.
+
+    Returns:
+      The state, paths resolved by `_resolve_listed_path`; None when the file
+      is missing.
+
+    Raises:
+      InputError: the file is empty or not a checkpoint state (naming it).
+    """
+    path = os.path.join(os.fspath(model_dir), CHECKPOINT_STATE_FILENAME)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "rb") as reader:
+        data = reader.read()
+    fields: dict[str, list[str]] = {}
+    try:
+        text = data.decode("utf-8")
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            match = _STATE_LINE.match(line)
+            if not match:
+                raise ValueError(line)
+            value = re.sub(r"\\(.)", r"\1", match.group(2))
+            fields.setdefault(match.group(1), []).append(value)
+    except (UnicodeDecodeError, ValueError):
+        fields = {}
+    if not fields.get("model_checkpoint_path"):
+        raise InputError(
+            f"Invalid checkpoint state file {path}: it is empty or not a TF1 `checkpoint` "
+            "file. Delete it: the next run recovers the newest restorable model.ckpt-N "
+            "of the folder by itself."
+        )
+    model_dir = os.fspath(model_dir)
+    latest = _resolve_listed_path(fields["model_checkpoint_path"][0], model_dir)
+    listed = [
+        _resolve_listed_path(p, model_dir) for p in fields.get("all_model_checkpoint_paths", [])
+    ]
+    if latest not in listed:
+        listed.append(latest)
+    return CheckpointState(model_checkpoint_path=latest, all_model_checkpoint_paths=listed)
+
+
+def is_restorable(prefix: str) -> bool:
+    """Whether `prefix.index` and its data files exist and the index can be read."""
+    if not tf.io.gfile.exists(prefix + ".index") or not tf.io.gfile.glob(prefix + ".data-*"):
+        return False
+    try:
+        tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    except (tf.errors.OpError, ValueError, IndexError):
+        return False
+    return True
+
+
+def checkpoint_step(prefix: str) -> int | None:
+    """N of a `.../model.ckpt-N` prefix, or None."""
+    match = re.search(r"-(\d+)$", prefix)
+    return int(match.group(1)) if match else None
+
+
+def checkpoints_by_step(model_dir: str, basename: str = DEFAULT_BASENAME) -> list[tuple[int, str]]:
+    """(step, prefix) of every `basename-N.index` in `model_dir`, newest first."""
+    found = []
+    for entry in tf.io.gfile.listdir(model_dir) if tf.io.gfile.isdir(model_dir) else []:
+        match = _CHECKPOINT_STEP.match(entry)
+        if match and match.group("base") == basename:
+            found.append(
+                (int(match.group("step")), os.path.join(model_dir, entry[: -len(".index")]))
+            )
+    return sorted(found, reverse=True)
 
 
 def latest_checkpoint(model_dir: str) -> str | None:
-    """The newest checkpoint prefix of `model_dir` per its state file, or None."""
-    return tf.train.latest_checkpoint(os.fspath(model_dir))
+    """The checkpoint a run in `model_dir` resumes from, or None for a fresh start.
+
+    The state file's newest checkpoint when it is restorable. When the state
+    file is missing, or names a checkpoint that is gone or unreadable, the
+    folder is scanned for the newest restorable `model.ckpt-N` and a warning
+    says so. Paths are never followed outside `model_dir`.
+
+    Raises:
+      InputError: the state file is empty or garbage and no checkpoint is in
+        the folder, or checkpoint files exist but none can be restored (naming
+        the folder and what to do).
+    """
+    model_dir = os.fspath(model_dir)
+    try:
+        state = read_checkpoint_state(model_dir)
+        state_error = None
+    except InputError as error:
+        state, state_error = None, error
+    if state is not None and is_restorable(state.model_checkpoint_path):
+        return state.model_checkpoint_path
+    on_disk = checkpoints_by_step(model_dir)
+    for _, prefix in on_disk:
+        if is_restorable(prefix):
+            why = (
+                "its `checkpoint` state file is missing"
+                if state is None and state_error is None
+                else "its `checkpoint` state file is unreadable"
+                if state is None
+                else f"its state file names {state.model_checkpoint_path}, which cannot be restored"
+            )
+            logging.warning(
+                "%s: %s; recovered %s, the newest restorable checkpoint in the folder.",
+                model_dir,
+                why,
+                prefix,
+            )
+            return prefix
+    if on_disk:
+        raise InputError(
+            f"{model_dir} holds checkpoint files ({', '.join(os.path.basename(p) for _, p in on_disk)}) "
+            "but none can be restored (an .index or .data-* file is missing or corrupt). "
+            "Nothing was overwritten. Move them out of the folder to start afresh, or restore "
+            "the missing files to resume."
+        )
+    if state_error is not None:
+        raise state_error
+    return None

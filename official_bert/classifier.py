@@ -28,7 +28,6 @@ from absl import flags as absl_flags
 from absl import logging
 
 from official_bert import (
-    checkpoints,
     classifier_data,
     classifier_features,
     distribute,
@@ -320,9 +319,8 @@ def _check_train_batch_size(batch_size: int, strategy: tf.distribute.Strategy) -
 
 def _restore(trainer: Trainer, init_checkpoint: str | None) -> None:
     """Restores the trainer and logs what was initialised from where."""
-    resumed_from = checkpoints.latest_checkpoint(trainer.config.output_dir)
     result = trainer.restore(init_checkpoint)
-    if result is None or resumed_from:
+    if result is None or result.resumed:
         return
     logging.info(
         "Initialized %d of %d model variables from --init_checkpoint=%s.",

@@ -169,9 +169,15 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
     (1 - beta_2**t)`, `t` the 1-based step: the variant Mosbach et al. (ICLR 2021)
     recommend for stable fine-tuning. It is off by default, as in the original.
 
-    `global_clipnorm` clips by global norm like `tf.clip_by_global_norm`; under
-    `tf.distribute` the clip is applied to the gradients already summed across
-    replicas, so the update does not depend on the number of replicas.
+    `global_clipnorm` clips by global norm like the original's
+    `tf.clip_by_global_norm` on the raw gradients: a gradient passed as
+    `tf.IndexedSlices` (from `tf.gather`, e.g. the word embeddings without
+    one-hot lookups) counts in the norm by position, its repeated rows not
+    summed, while the update uses the summed gradient, exactly as the
+    original's GPU/CPU path. Under `tf.distribute` the clip is applied to the
+    gradients summed across replicas, and the positions' squares are summed
+    over all replicas' rows, so the clip and the update are those of one
+    device that sees the whole global batch, whatever the number of replicas.
 
     Slot variables are exported under the original's names by `slot_variables()`:
     `NAME/adam_m` and `NAME/adam_v`; `iterations` is the original's `global_step`.
@@ -187,7 +193,7 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
       bias_correction: use bias-corrected Adam (see above).
       name: the optimizer's name.
       **kwargs: base `keras.optimizers.Optimizer` arguments (`global_clipnorm`,
-        `clipnorm`, `clipvalue`, `use_ema`, `loss_scale_factor`,
+        as above; `clipnorm`, `clipvalue`, `use_ema`, `loss_scale_factor`,
         `gradient_accumulation_steps`, ...). Use `weight_decay_rate`, not Keras'
         `weight_decay`.
     """
@@ -217,11 +223,22 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         _check_range("beta_1", beta_1, 0.0, 1.0, True)
         _check_range("beta_2", beta_2, 0.0, 1.0, True)
         _check_range("epsilon", epsilon, 0.0, None, False)
-        global_clipnorm = kwargs.get("global_clipnorm")
-        if global_clipnorm is not None:
-            _check_range("global_clipnorm", global_clipnorm, 0.0, None, False)
+        # The global-norm clip is this class's (after the cross-replica sum,
+        # with the original's norm for gathered gradients), not the base
+        # class's, which would clip each replica's gradients before the sum.
+        clip_norm = kwargs.pop("global_clipnorm", None)
+        if clip_norm is not None:
+            if kwargs.get("clipnorm") is not None or kwargs.get("clipvalue") is not None:
+                raise ValueError(
+                    "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set; got "
+                    f"global_clipnorm={clip_norm!r}, clipnorm={kwargs.get('clipnorm')!r}, "
+                    f"clipvalue={kwargs.get('clipvalue')!r}."
+                )
+            _check_range("global_clipnorm", clip_norm, 0.0, None, False)
+            clip_norm = float(clip_norm)
         patterns = _compile_patterns(exclude_from_weight_decay)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.clip_norm = clip_norm
         self.weight_decay_rate = float(weight_decay_rate)
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
@@ -291,36 +308,52 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         return slots
 
     # ----------------------------------------------------------------- the update
-
-    def _clip_gradients(self, grads):
-        # The base class clips before the cross-replica sum; we clip after it,
-        # in `_backend_update_step`, so replicas do not change the result.
-        return grads
-
-    def _clip_reduced_gradients(self, grads):
-        if self.global_clipnorm is not None:
-            if self.global_clipnorm > 0:
-                grads, _ = tf.clip_by_global_norm(grads, self.global_clipnorm)
-            return grads
-        return super()._clip_gradients(grads)
+    #
+    # Keras' `apply` filters `None` gradients, unscales, clips (`_clip_gradients`,
+    # a no-op here because the global-norm clip is kept out of the base class's
+    # hands, see `__init__`), then calls `_backend_update_step` once per step:
+    # the one private hook this class overrides. It sums the gradients over
+    # replicas, clips them by global norm as the original, and updates every
+    # variable on its own device. `tests/test_optimization.py` checks that Keras
+    # still calls the hook and has the helpers used here.
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        trainable_variables = [
-            v.value if isinstance(v, keras.Variable) else v for v in trainable_variables
-        ]
-        grads_and_vars = self._all_reduce_sum_gradients(list(zip(grads, trainable_variables)))
-        grads = self._clip_reduced_gradients([g for g, _ in grads_and_vars])
-        grads_and_vars = list(zip(grads, trainable_variables))
+        variables = [_tf_variable(v) for v in trainable_variables]
+        grads, gathered_half_norms = _densify(grads)
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            # One all-reduce for the dense gradients and the gathered norms.
+            gathered = [i for i, h in enumerate(gathered_half_norms) if h is not None]
+            grads, norms = context.all_reduce(
+                tf.distribute.ReduceOp.SUM, (grads, [gathered_half_norms[i] for i in gathered])
+            )
+            for i, norm in zip(gathered, norms):
+                gathered_half_norms[i] = norm
+        grads = self._clip_reduced_gradients(grads, gathered_half_norms)
         tf.__internal__.distribute.interim.maybe_merge_call(
-            self._distributed_tf_update_step,
+            self._update_variables,
             self._distribution_strategy,
-            grads_and_vars,
+            list(zip(grads, variables)),
             learning_rate,
         )
 
-    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
-        # Like Keras' own loop, but the update also gets the variable's index,
-        # to find its slots and whether it is decayed.
+    def _clip_reduced_gradients(self, grads, gathered_half_norms):
+        """Clips the replica-summed gradients by the original's global norm.
+
+        `gathered_half_norms[i]` is None for a dense gradient, else the
+        half squared norm over *positions* of a gathered table's gradient (see
+        `_densify`), which stands in for the table's term of the norm.
+        """
+        if self.clip_norm is not None:
+            if not self.clip_norm > 0:
+                return grads
+            if all(h is None for h in gathered_half_norms):
+                return tf.clip_by_global_norm(grads, self.clip_norm)[0]
+            return _clip_by_global_norm_of_positions(grads, gathered_half_norms, self.clip_norm)
+        return super()._clip_gradients(grads)
+
+    def _update_variables(self, distribution, grads_and_vars, learning_rate):
+        """Updates every variable on its own device(s) with its slots."""
         for grad, var in grads_and_vars:
             index = self._get_variable_index(var)
             distribution.extended.update(
@@ -336,24 +369,8 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
                 group=False,
             )
 
-    def update_step(self, gradient, variable, learning_rate):
-        """One variable's update outside tf.distribute; see the class docstring."""
-        index = self._get_variable_index(variable)
-        self._update_variable(
-            _tf_variable(variable),
-            gradient,
-            _tf_variable(self._adam_m[index]),
-            _tf_variable(self._adam_v[index]),
-            learning_rate,
-            index,
-        )
-
     def _update_variable(self, variable, gradient, m, v, learning_rate, index):
         """Updates `variable` and its slots `m`, `v` (all local tf.Variables)."""
-        if isinstance(gradient, tf.IndexedSlices):
-            # The original densifies sparse gradients (summing repeated rows), so
-            # every row's moments decay every step.
-            gradient = tf.convert_to_tensor(gradient)
         dtype = variable.dtype
         if self.bias_correction:
             step = tf.cast(self.iterations + 1, dtype)
@@ -386,6 +403,7 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
                 "epsilon": self.epsilon,
                 "exclude_from_weight_decay": [p.pattern for p in self._exclude_patterns],
                 "bias_correction": self.bias_correction,
+                "global_clipnorm": self.clip_norm,
             }
         )
         return config
@@ -434,6 +452,55 @@ def _apply_adam_weight_decay(
     tf.raw_ops.AssignVariableOp(resource=param_handle, value=param - lr * update)
     tf.raw_ops.AssignVariableOp(resource=m_handle, value=next_m)
     tf.raw_ops.AssignVariableOp(resource=v_handle, value=next_v)
+
+
+def _densify(grads):
+    """Dense gradients, and the half squared norms over positions of gathered ones.
+
+    A gradient that reaches the optimizer as `tf.IndexedSlices` comes from a
+    `tf.gather` (the word embeddings when `use_one_hot_embeddings=False`): one
+    row per looked-up position, repeated ids not summed. The original passes
+    such gradients to `tf.clip_by_global_norm`, whose norm squares the rows as
+    they are, so it is smaller than the norm of the summed gradient when a
+    batch repeats an id; the update itself uses the summed (densified)
+    gradient. This returns the densified gradients and, for each gathered one,
+    `l2_loss(values)` (half the squared norm over positions; None for the
+    dense ones), computed before any cross-replica sum: each replica's rows are
+    rows of the global batch, so the sum over replicas equals one device's.
+
+    Returns:
+      (dense gradients, list of float32 scalars or None), both of len(grads).
+    """
+    dense, half_norms = [], []
+    for grad in grads:
+        if isinstance(grad, tf.IndexedSlices):
+            half_norms.append(tf.nn.l2_loss(tf.cast(grad.values, tf.float32)))
+            # Summing repeated rows, as the original's update does; every
+            # row's moments then decay every step.
+            grad = tf.convert_to_tensor(grad)
+        else:
+            half_norms.append(None)
+        dense.append(grad)
+    return dense, half_norms
+
+
+def _clip_by_global_norm_of_positions(grads, gathered_half_norms, clip_norm):
+    """`tf.clip_by_global_norm` with the gathered tables' terms given by position.
+
+    The norm is `sqrt(2 * sum(half squared norms))` over the dense gradients'
+    `l2_loss` and the given gathered terms, and every gradient is multiplied by
+    `clip_norm * min(1 / norm, 1 / clip_norm)` (NaN when the norm is not
+    finite), the operations of `tf.clip_by_global_norm` in its order.
+    """
+    half_squared_norms = [
+        tf.nn.l2_loss(tf.cast(g, tf.float32)) if h is None else h
+        for g, h in zip(grads, gathered_half_norms)
+    ]
+    norm = tf.sqrt(tf.reduce_sum(tf.stack(half_squared_norms)) * 2.0)
+    clip_norm = tf.constant(clip_norm, tf.float32)
+    scale_for_finite = clip_norm * tf.minimum(1.0 / norm, 1.0 / clip_norm)
+    scale = tf.where(tf.math.is_finite(norm), scale_for_finite, tf.constant(float("nan")))
+    return [g * tf.cast(scale, g.dtype) for g in grads]
 
 
 def _tf_variable(variable):

@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,7 +36,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from official_bert import checkpoints, distribute
+from official_bert import checkpoints, distribute, files
+from official_bert.errors import InputError
 from official_bert.optimization import AdamWeightDecayOptimizer, create_optimizer
 
 SUM = tf.distribute.ReduceOp.SUM
@@ -233,6 +233,8 @@ class Trainer:
         self.config = config
         self.strategy = strategy or tf.distribute.get_strategy()
         self.is_chief = distribute.is_chief(self.strategy)
+        # The checkpoint this run resumed from: the only one it may overwrite.
+        self._restored_from: str | None = None
         policy = distribute.dtype_policy(config.mixed_precision)
         with self.strategy.scope():
             self.model = task.build_model(policy, config.use_one_hot_embeddings)
@@ -278,25 +280,28 @@ class Trainer:
         """
         latest = checkpoints.latest_checkpoint(self.config.output_dir)
         if latest:
+            _check_no_newer_checkpoints(self.config.output_dir, latest)
             logging.info("Resuming from %s (the latest checkpoint in --output_dir).", latest)
             try:
                 result = checkpoints.restore_checkpoint(
                     latest, self.model, self.optimizer, strict=True
                 )
             except ValueError as error:
-                raise ValueError(
+                raise InputError(
                     f"{error} --output_dir={self.config.output_dir} holds a checkpoint of "
                     "another model or run: use a new --output_dir, or the bert_config_file "
                     "of that run."
-                ) from error
+                ) from None
+            result.resumed = True
+            self._restored_from = result.checkpoint
             return result
         if init_checkpoint:
             try:
                 result = checkpoints.restore_checkpoint(init_checkpoint, self.model)
             except ValueError as error:
-                raise ValueError(f"{error} (--init_checkpoint={init_checkpoint})") from error
+                raise InputError(f"{error} (--init_checkpoint={init_checkpoint})") from None
             if not result.initialized:
-                raise ValueError(
+                raise InputError(
                     f"--init_checkpoint={init_checkpoint} shares no variable name with the "
                     "model: is it a BERT checkpoint in the original's format?"
                 )
@@ -317,6 +322,7 @@ class Trainer:
             self.model,
             self.optimizer,
             max_to_keep=self.config.max_checkpoints_to_keep,
+            overwrite=(self._restored_from,) if self._restored_from else (),
         )
         logging.info("Saved checkpoint for step %d: %s", step, prefix)
         return prefix
@@ -344,9 +350,16 @@ class Trainer:
             loss = self.task.replica_loss(outputs, features, totals)
             scaled_loss = self._train_optimizer.scale_loss(loss) if self._loss_scale else loss
         grads = tape.gradient(scaled_loss, variables)
-        # Sparse (gather) gradients become dense here: the optimizer densifies
-        # them anyway, and a dense all-reduce is cheaper than an all-gather.
-        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        if self._loss_scale:
+            # Keras' LossScaleOptimizer densifies gathered (IndexedSlices)
+            # gradients when it unscales them; do it here, where it is explicit.
+            # The clip then uses the norm of the summed rows (see README).
+            grads = [
+                tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads
+            ]
+        # Otherwise gathered gradients reach the optimizer as IndexedSlices: it
+        # clips by their norm over positions, as the original's GPU/CPU path,
+        # and densifies them before its (dense) cross-replica sum.
         return loss, grads
 
     def _replica_train_step(self, features):
@@ -527,6 +540,20 @@ class Trainer:
         }
 
 
+def _check_no_newer_checkpoints(output_dir: str, latest: str) -> None:
+    """Refuses to resume when a newer (unrestorable) checkpoint would be overwritten."""
+    step = checkpoints.checkpoint_step(latest)
+    newer = [
+        p for s, p in checkpoints.checkpoints_by_step(output_dir) if step is not None and s > step
+    ]
+    if newer:
+        raise InputError(
+            f"--output_dir={output_dir} holds {', '.join(os.path.basename(p) for p in newer)}, "
+            f"newer than {os.path.basename(latest)} but not restorable; resuming would overwrite "
+            "it. Move it out of the folder (or restore its missing files) and run again."
+        )
+
+
 def write_scalar_summary(name: str, value: float) -> None:
     """Writes a float32 scalar summary to the default writer, as `tf.summary.scalar`.
 
@@ -557,10 +584,4 @@ def format_metric_value(value: Any) -> str:
 def write_eval_results(path: str, result: Mapping[str, Any]) -> None:
     """Writes `key = value` lines in sorted key order, atomically (the original's format)."""
     text = "".join(f"{key} = {format_metric_value(result[key])}\n" for key in sorted(result))
-    directory = os.path.dirname(path)
-    if directory:
-        tf.io.gfile.makedirs(directory)
-    tmp_path = f"{path}.tmp-{uuid.uuid4().hex}"
-    with tf.io.gfile.GFile(tmp_path, "w") as writer:
-        writer.write(text)
-    tf.io.gfile.rename(tmp_path, path, overwrite=True)
+    files.write_text_atomically(path, text)

@@ -374,8 +374,7 @@ def _distributed_run(strategy, steps=3):
 
 def test_mirrored_strategy_matches_one_device_on_same_global_batch():
     devices = tf.config.list_logical_devices("CPU")
-    if len(devices) < 2:
-        pytest.skip("needs 2 logical CPU devices (configured in conftest.py)")
+    assert len(devices) >= 2, "tests/conftest.py must configure 2 logical CPU devices"
     one_values, one_slots, one_steps = _distributed_run(tf.distribute.get_strategy())
     mirrored = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
     two_values, two_slots, two_steps = _distributed_run(mirrored)
@@ -400,3 +399,104 @@ def test_exclude_from_weight_decay_method_takes_variables_and_path_regexes():
     np.testing.assert_array_equal(by_name.numpy(), [1.0])
     with pytest.raises(ValueError, match="before the optimizer is built"):
         opt.exclude_from_weight_decay(var_names=["late"])
+
+
+def _gather_problem():
+    """A tiny embedding problem whose batch repeats ids and whose gradient norm is > 1."""
+    rng = np.random.default_rng(7)
+    ids = tf.constant([[0, 2, 2, 1], [2, 0, 3, 2]], tf.int32)  # ids 0 and 2 repeat
+    table = make_variable("bert/embeddings/word_embeddings", rng.normal(size=(5, 3)))
+    kernel = make_variable("output_weights", rng.normal(size=(3, 2)))
+    target = tf.constant(rng.normal(size=(2, 4, 2)), tf.float32)
+
+    def grads():
+        with tf.GradientTape() as tape:
+            h = tf.gather(table, ids)
+            loss = 5.0 * tf.reduce_sum(tf.square(tf.matmul(h, kernel) - target))
+        return tape.gradient(loss, [table, kernel])
+
+    return table, kernel, grads
+
+
+def test_gathered_gradient_is_clipped_by_its_norm_over_positions():
+    # The original clips the raw gradients: the word-embedding gradient is
+    # IndexedSlices with one row per position, so tf.clip_by_global_norm squares
+    # the rows of repeated ids separately. The oracle is exactly that, followed
+    # by the unclipped update.
+    table, kernel, grads = _gather_problem()
+    raw = grads()
+    assert isinstance(raw[0], tf.IndexedSlices)
+    dense_norm = tf.linalg.global_norm([tf.convert_to_tensor(raw[0]), raw[1]])
+    positions_norm = tf.linalg.global_norm(raw)
+    assert float(positions_norm) > 1.0
+    assert abs(float(dense_norm) - float(positions_norm)) > 1e-3 * float(dense_norm)
+    clipped, _ = tf.clip_by_global_norm(raw, 1.0)
+    oracle_opt = optimization.create_optimizer(0.1, 10, 0, clip_norm=None)
+    start = [table.numpy(), kernel.numpy()]
+    oracle_opt.apply_gradients(zip(clipped, [table, kernel]))
+    oracle = [table.numpy(), kernel.numpy()]
+    oracle_m = {k: v.numpy() for k, v in oracle_opt.slot_variables().items()}
+
+    table.assign(start[0])
+    kernel.assign(start[1])
+    opt = optimization.create_optimizer(0.1, 10, 0)
+    opt.apply_gradients(zip(grads(), [table, kernel]))
+    np.testing.assert_allclose(table.numpy(), oracle[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(kernel.numpy(), oracle[1], rtol=1e-6, atol=1e-7)
+    for name, slot in opt.slot_variables().items():
+        np.testing.assert_allclose(slot.numpy(), oracle_m[name], rtol=1e-5, atol=1e-9)
+
+
+def test_dense_gradient_of_the_same_table_is_clipped_by_its_own_norm():
+    # Densified before the optimizer (as with one-hot lookups), the same
+    # gradient is clipped by the norm of the summed rows: a different update.
+    table, kernel, grads = _gather_problem()
+    start = [table.numpy(), kernel.numpy()]
+    raw = grads()
+    dense = [tf.convert_to_tensor(raw[0]), raw[1]]
+    opt = optimization.create_optimizer(0.1, 10, 0)
+    opt.apply_gradients(zip(dense, [table, kernel]))
+    by_dense_m = opt.slot_variables()["output_weights/adam_m"].numpy()
+    expected = (1 - 0.9) * tf.clip_by_global_norm(dense, 1.0)[0][1].numpy()
+    np.testing.assert_allclose(by_dense_m, expected, rtol=1e-6)
+    table.assign(start[0])
+    kernel.assign(start[1])
+    opt2 = optimization.create_optimizer(0.1, 10, 0)
+    opt2.apply_gradients(zip(grads(), [table, kernel]))
+    by_position_m = opt2.slot_variables()["output_weights/adam_m"].numpy()
+    assert not np.allclose(by_position_m, by_dense_m, rtol=1e-4)
+
+
+def test_keras_private_hooks_the_optimizer_relies_on_are_still_there():
+    # The optimizer overrides Keras' private `_backend_update_step` and calls
+    # `_get_variable_index`, `_distribution_strategy` and
+    # tf.__internal__.distribute.interim.maybe_merge_call. pyproject.toml pins
+    # Keras to the tested minor version; this test says what broke if a Keras
+    # upgrade changes them.
+    import inspect
+
+    base = keras.optimizers.Optimizer
+    for name, params in {
+        "_backend_update_step": ["self", "grads", "trainable_variables", "learning_rate"],
+        "_get_variable_index": ["self", "variable"],
+        "_clip_gradients": ["self", "grads"],
+    }.items():
+        assert hasattr(base, name), f"Keras {keras.__version__} has no Optimizer.{name}"
+        got = list(inspect.signature(getattr(base, name)).parameters)
+        assert got == params, f"Keras {keras.__version__} changed Optimizer.{name}{tuple(got)}"
+    assert callable(tf.__internal__.distribute.interim.maybe_merge_call), (
+        "tf.__internal__.distribute.interim.maybe_merge_call is gone"
+    )
+    opt = optimization.create_optimizer(0.1, 10, 0)
+    var = make_variable("probe/kernel", [1.0, 2.0])
+    calls = []
+    original = opt._backend_update_step
+
+    def probe(*args):
+        calls.append(len(args))
+        return original(*args)
+
+    opt._backend_update_step = probe
+    opt.apply_gradients([(tf.constant([0.5, 0.5]), var)])
+    assert calls == [3], "Keras no longer calls Optimizer._backend_update_step once per step"
+    assert opt._distribution_strategy is tf.distribute.get_strategy()

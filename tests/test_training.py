@@ -380,3 +380,14 @@ def test_bias_correction_reaches_the_optimizer(tmp_path):
         TrainerConfig(output_dir=str(tmp_path), num_train_steps=10, bias_correction=True),
     )
     assert trainer.optimizer.bias_correction and trainer.optimizer.weight_decay_rate == 0.01
+
+
+def test_a_folder_without_its_state_file_resumes_instead_of_overwriting(tmp_path):
+    first = dw.make_trainer(None, str(tmp_path), num_train_steps=2, save_checkpoints_steps=2)
+    first.train(dw.dataset_fn, 2)
+    saved = (tmp_path / "model.ckpt-2.data-00000-of-00001").read_bytes()
+    os.remove(tmp_path / "checkpoint")
+    resumed = dw.make_trainer(None, str(tmp_path), num_train_steps=2, save_checkpoints_steps=2)
+    assert resumed.global_step == 2
+    assert resumed.train(dw.dataset_fn, 2) == {}
+    assert (tmp_path / "model.ckpt-2.data-00000-of-00001").read_bytes() == saved
