@@ -1,12 +1,14 @@
-"""Paired-round timing on a noisy shared machine (see ../shared/BENCHMARKS.md).
+"""Paired-round timing on a noisy shared machine (the method is in README.md).
 
 Each round runs every variant once; rounds in which other processes used more
 than `max_other_cores` of CPU are dropped (but kept if every round would be).
-The figure reported is the median of the per-round ratios to the reference.
+Figures are medians over the kept rounds, ratios the median of the per-round
+ratios.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import time
@@ -36,48 +38,100 @@ def loadavg() -> str:
         return " ".join(f.read().split()[:3])
 
 
+@dataclasses.dataclass
+class Rounds:
+    """The times of paired rounds: `kept[i][name]` is the seconds `name` took in round i."""
+
+    kept: list[dict[str, float]]
+    dropped: int  # rounds dropped for other load
+    noisy: bool  # every round had other load, so all were kept
+
+    def median_s(self, name: str) -> float:
+        return statistics.median(t[name] for t in self.kept)
+
+    def best_s(self, name: str) -> float:
+        return min(t[name] for t in self.kept)
+
+    def ratio(self, name: str, reference: str) -> float:
+        """Median over rounds of time(name) / time(reference): < 1 means `name` is faster."""
+        return statistics.median(t[name] / t[reference] for t in self.kept)
+
+    def speedup(self, name: str, reference: str) -> float:
+        """Median over rounds of time(reference) / time(name): > 1 means `name` is faster."""
+        return statistics.median(t[reference] / t[name] for t in self.kept)
+
+
+def _milliseconds(times: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in times.items())
+
+
+def timed_rounds(
+    variants: dict[str, Callable[[], object]],
+    rounds: int = 7,
+    max_other_cores: float = 0.3,
+    log: Callable[[str], None] = print,
+    rotate: bool = False,
+    describe: Callable[[dict[str, float]], str] = _milliseconds,
+) -> Rounds:
+    """Times each variant once per round, `rounds` times.
+
+    Args:
+      variants: name -> function to time (called with no arguments).
+      rounds: how many rounds.
+      max_other_cores: a round in which other processes used more CPU than
+        this many cores is dropped, unless every round would be.
+      log: where the per-round lines go.
+      rotate: start round r with the (r mod n)-th variant, so that no variant
+        always runs first or last.
+      describe: formats one round's times (name -> seconds) for the log.
+    """
+    kept, dropped = [], []
+    names = list(variants)
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)] if rotate else names
+        busy0, own0, wall0 = _total_busy_ticks(), _own_ticks(), time.perf_counter()
+        times = {}
+        for name in order:
+            start = time.perf_counter()
+            variants[name]()
+            times[name] = time.perf_counter() - start
+        wall = time.perf_counter() - wall0
+        other = ((_total_busy_ticks() - busy0) - (_own_ticks() - own0)) / _CLOCK_TICKS / wall
+        times = {name: times[name] for name in names}
+        log(f"round {r}: {describe(times)}; other processes {other:.2f} cores; load {loadavg()}")
+        (kept if other <= max_other_cores else dropped).append(times)
+    if not kept:
+        log(f"all {len(dropped)} rounds had other load above {max_other_cores} cores; keeping all")
+        return Rounds(kept=dropped, dropped=0, noisy=True)
+    if dropped:
+        log(f"dropped {len(dropped)} rounds with other load above {max_other_cores} cores")
+    return Rounds(kept=kept, dropped=len(dropped), noisy=False)
+
+
 def paired_rounds(
     variants: dict[str, Callable[[], object]],
     reference: str,
     rounds: int = 7,
     max_other_cores: float = 0.3,
     log: Callable[[str], None] = print,
+    rotate: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Times each variant once per round; returns per-variant statistics.
+    """Times each variant once per round (see `timed_rounds`); returns per-variant statistics.
 
     Returns:
-      {name: {"median_s", "best_s", "ratio"}} where ratio is the median over
-      kept rounds of time(name) / time(reference).
+      {name: {"median_s", "best_s", "ratio", "rounds"}} where ratio is the
+      median over kept rounds of time(name) / time(reference).
     """
-    kept, dropped = [], []
-    for r in range(rounds):
-        busy0, own0, wall0 = _total_busy_ticks(), _own_ticks(), time.perf_counter()
-        times = {}
-        for name, fn in variants.items():
-            start = time.perf_counter()
-            fn()
-            times[name] = time.perf_counter() - start
-        wall = time.perf_counter() - wall0
-        other = ((_total_busy_ticks() - busy0) - (_own_ticks() - own0)) / _CLOCK_TICKS / wall
-        line = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in times.items())
-        log(f"round {r}: {line}; other processes {other:.2f} cores; load {loadavg()}")
-        (kept if other <= max_other_cores else dropped).append(times)
-    if not kept:
-        log(f"all {len(dropped)} rounds had other load above {max_other_cores} cores; keeping all")
-        kept = dropped
-    elif dropped:
-        log(f"dropped {len(dropped)} rounds with other load above {max_other_cores} cores")
-    stats = {}
-    for name in variants:
-        values = [t[name] for t in kept]
-        ratios = [t[name] / t[reference] for t in kept]
-        stats[name] = {
-            "median_s": statistics.median(values),
-            "best_s": min(values),
-            "ratio": statistics.median(ratios),
-            "rounds": len(kept),
+    times = timed_rounds(variants, rounds, max_other_cores, log, rotate)
+    return {
+        name: {
+            "median_s": times.median_s(name),
+            "best_s": times.best_s(name),
+            "ratio": times.ratio(name, reference),
+            "rounds": len(times.kept),
         }
-    return stats
+        for name in variants
+    }
 
 
 def copy_bandwidth(num_bytes: int = 1 << 28, repeats: int = 5) -> float:

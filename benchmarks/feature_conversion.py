@@ -2,10 +2,10 @@
 
 The reference is a straightforward port of the original `run_classifier.py` kept here:
 the label map rebuilt per example, truncation by popping, one `tf.train.Example` built
-from `tf.train.Feature`s per example and serialized, and a tokenizer without caching
-(BasicTokenizer then WordpieceTokenizer per token, as the original FullTokenizer).
+from `tf.train.Feature`s per example and serialized, and the original tokenizer without
+caching (the port in tests/reference/original_tokenization.py).
 
-Variants, timed in paired rounds (see ../shared/BENCHMARKS.md and _timing.py):
+Variants, timed in paired rounds (see README.md and _timing.py):
 
 - `reference`: the port of the original, uncached tokenizer;
 - `reference+cache`: the same with the library's `FullTokenizer` (word cache warm),
@@ -26,40 +26,18 @@ bytes equal to the reference Example's deterministic serialization.
 
 from __future__ import annotations
 
-import _benchpath  # noqa: F401, I001  (first: puts the repository root on sys.path)
-
 import argparse
 import collections
 import os
-import pathlib
 import tempfile
 
-
 import tensorflow as tf
+from _references import GOLDEN, reference_port
 from _timing import loadavg, paired_rounds
 
 from official_bert import classifier_data, classifier_features, tokenization
 
-GOLDEN = pathlib.Path(__file__).resolve().parent.parent / "tests" / "golden"
-
-
-class UncachedTokenizer:
-    """The original FullTokenizer.tokenize: basic tokens, then word pieces of each."""
-
-    def __init__(self, vocab_file: str, do_lower_case: bool) -> None:
-        self.vocab = tokenization.load_vocab(vocab_file)
-        self.basic_tokenizer = tokenization.BasicTokenizer(do_lower_case=do_lower_case)
-        self.wordpiece_tokenizer = tokenization.WordpieceTokenizer(vocab=self.vocab)
-
-    def tokenize(self, text: str) -> list[str]:
-        split_tokens = []
-        for token in self.basic_tokenizer.tokenize(text):
-            for sub_token in self.wordpiece_tokenizer.tokenize(token):
-                split_tokens.append(sub_token)  # noqa: PERF402 (the original loop)
-        return split_tokens
-
-    def convert_tokens_to_ids(self, tokens: list[str]) -> list[int]:
-        return [self.vocab[t] for t in tokens]
+original_tokenization = reference_port("original_tokenization")
 
 
 def reference_convert_single_example(example, label_list, max_seq_length, tokenizer):
@@ -126,7 +104,7 @@ def reference_write(examples, label_list, max_seq_length, tokenizer, output_file
 
 def load_examples(num_examples: int) -> list[classifier_data.InputExample]:
     processor = classifier_data.MrpcProcessor()
-    data_dir = str(GOLDEN / "glue" / "MRPC")
+    data_dir = os.path.join(GOLDEN, "glue", "MRPC")
     rows = (
         processor.get_train_examples(data_dir)
         + processor.get_dev_examples(data_dir)
@@ -160,11 +138,11 @@ def main() -> None:
     parser.add_argument("--max_seq_length", type=int, default=128)
     args = parser.parse_args()
 
-    vocab = str(GOLDEN / "uncased_vocab.txt")
+    vocab = os.path.join(GOLDEN, "uncased_vocab.txt")
     examples = load_examples(args.num_examples)
     labels = classifier_data.MrpcProcessor().get_labels()
     seq = args.max_seq_length
-    uncached = UncachedTokenizer(vocab, do_lower_case=True)
+    uncached = original_tokenization.FullTokenizer(vocab, do_lower_case=True)
     cached = tokenization.FullTokenizer(vocab, do_lower_case=True)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,21 +12,17 @@ in paired rounds in one process, and prints the ratio. Keras' AdamW under
 
 from __future__ import annotations
 
-import _benchpath  # noqa: F401, I001  (first: puts the repository root on sys.path)
-
 import argparse
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from _timing import copy_bandwidth, loadavg, paired_rounds
 
-
-from _timing import copy_bandwidth, loadavg, paired_rounds  # noqa: E402
-
-from official_bert import optimization  # noqa: E402
+from official_bert import optimization
 
 BYTES_PER_PARAM = 28  # read param, grad, m, v and write param, m, v: 7 float32s
 

@@ -18,8 +18,9 @@ optimizer update.
   apply_gradients); `+xla` compiles that function with `jit_compile=True`.
   It has no next sentence head (2 x H more weights on ours: negligible).
 
-All four run in paired rounds in one process (`_timing.paired_rounds`); the
-speed-ups are medians of per-round ratios. A `tf.matmul` of similar shape
+All four run in paired rounds in one process
+(`_references.compare_with_keras_hub`); the speed-ups are medians of
+per-round ratios. A `tf.matmul` of similar shape
 gives the machine's roofline, measured before and after the rounds.
 
 keras-hub is optional (the `bench` extra): without it only ours is timed.
@@ -33,10 +34,7 @@ the ops that take the most time, summed over threads. The profiler slows the
 many small ops of the graph without XLA more than XLA's few big ones.
 """
 
-# ruff: noqa: I001  (_benchpath must be imported first)
 from __future__ import annotations
-
-import _benchpath  # noqa: F401  (first: puts the repository root on sys.path)
 
 import argparse
 import glob
@@ -48,13 +46,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import tensorflow as tf
-
-from _references import keras_hub_backbone, keras_hub_features, keras_train_step
-from _timing import loadavg, matmul_gflops, paired_rounds
+from _references import (
+    compare_with_keras_hub,
+    encoder_flops,
+    keras_hub_backbone,
+    keras_hub_features,
+    keras_train_step,
+    random_batch,
+    trainer_step,
+)
 
 from official_bert.modeling import BertConfig
 from official_bert.pretraining import PretrainingTask
-from official_bert.training import Trainer, TrainerConfig
 
 LEARNING_RATE = 1e-4
 
@@ -73,54 +76,33 @@ def make_config(args) -> BertConfig:
 
 def train_step_flops(config: BertConfig, batch_size: int, seq_length: int, predictions: int):
     """FLOPs of one training step: the forward's matmuls, times 3 (forward + 2x backward)."""
-    tokens = batch_size * seq_length
-    h, i, v = config.hidden_size, config.intermediate_size, config.vocab_size
-    per_layer = (
-        2 * tokens * h * h * 4  # query, key, value, attention output
-        + 2 * tokens * seq_length * h * 2  # scores and context
-        + 2 * tokens * h * i * 2  # intermediate and output
-    )
+    h, v = config.hidden_size, config.vocab_size
     masked = batch_size * predictions
     heads = 2 * masked * h * h + 2 * masked * h * v  # transform, output embeddings
-    return 3.0 * (config.num_hidden_layers * per_layer + heads)
+    return 3.0 * (encoder_flops(config, batch_size, seq_length) + heads)
 
 
 def make_batch(batch_size: int, seq_length: int, predictions: int, vocab_size: int):
-    """Random ids padded to random lengths, two segments, masked positions inside the text."""
+    """A random padded batch (see `random_batch`) with masked positions inside the text."""
     rng = np.random.default_rng(0)
-    lengths = rng.integers(seq_length // 2, seq_length + 1, [batch_size])
-    mask = (np.arange(seq_length)[None, :] < lengths[:, None]).astype(np.int32)
-    ids = rng.integers(0, vocab_size, [batch_size, seq_length]).astype(np.int32) * mask
-    types = (np.arange(seq_length)[None, :] >= lengths[:, None] // 2).astype(np.int32) * mask
+    batch = random_batch(rng, batch_size, seq_length, vocab_size)
+    lengths = batch["input_mask"].sum(axis=1)
     positions = np.stack(
         [np.sort(rng.choice(np.arange(1, n), predictions, replace=False)) for n in lengths]
     ).astype(np.int32)
     num_real = rng.integers(predictions // 2, predictions + 1, [batch_size])
     weights = (np.arange(predictions)[None, :] < num_real[:, None]).astype(np.float32)
-    return {
-        "input_ids": ids,
-        "input_mask": mask,
-        "segment_ids": types,
-        "masked_lm_positions": positions * weights.astype(np.int32),
-        "masked_lm_ids": rng.integers(0, vocab_size, [batch_size, predictions]).astype(np.int32),
-        "masked_lm_weights": weights,
-        "next_sentence_labels": rng.integers(0, 2, [batch_size, 1]).astype(np.int32),
-    }
+    batch.update(
+        masked_lm_positions=positions * weights.astype(np.int32),
+        masked_lm_ids=rng.integers(0, vocab_size, [batch_size, predictions]).astype(np.int32),
+        masked_lm_weights=weights,
+        next_sentence_labels=rng.integers(0, 2, [batch_size, 1]).astype(np.int32),
+    )
+    return batch
 
 
 def ours(config: BertConfig, batch: dict, jit: bool, output_dir: str):
-    trainer = Trainer(
-        PretrainingTask(config),
-        TrainerConfig(
-            output_dir=output_dir,
-            learning_rate=LEARNING_RATE,
-            num_train_steps=1_000_000,
-            num_warmup_steps=0,
-            jit_compile=jit,
-        ),
-    )
-    iterator = iter(trainer.distribute(tf.data.Dataset.from_tensors(batch).repeat()))
-    return lambda: trainer.train_steps(iterator, 1)
+    return trainer_step(PretrainingTask(config), batch, LEARNING_RATE, jit, output_dir)
 
 
 def keras_hub_masked_lm(config: BertConfig, batch: dict, jit: bool):
@@ -206,54 +188,23 @@ def main() -> None:
         args.batch_size, args.seq_length, args.max_predictions_per_seq, config.vocab_size
     )
     with tempfile.TemporaryDirectory() as output_dir:
-        variants = {
-            "ours": ours(config, batch, jit=False, output_dir=output_dir),
-            "ours+xla": ours(config, batch, jit=True, output_dir=output_dir),
-        }
-        reference = "ours"
-        try:
-            variants["keras_hub"] = keras_hub_masked_lm(config, batch, jit=False)
-            variants["keras_hub+xla"] = keras_hub_masked_lm(config, batch, jit=True)
-            reference = "keras_hub"
-        except ImportError:
-            print("keras-hub is not installed (pip install keras-hub): timing ours only")
-        print(f"load before warm-up: {loadavg()}")
-        for fn in variants.values():  # trace and compile
-            fn()
-            fn()
-        if args.profile:
-            profile(variants, args.profile)
-        roofline = matmul_gflops()
-        stats = paired_rounds(variants, reference, rounds=args.rounds)
-        roofline_after = matmul_gflops()
-
-    flops = train_step_flops(config, args.batch_size, args.seq_length, args.max_predictions_per_seq)
-    print(
-        f"\nBERT L{config.num_hidden_layers} H{config.hidden_size} A"
-        f"{config.num_attention_heads} + masked LM, batch {args.batch_size}, seq "
-        f"{args.seq_length}, {args.max_predictions_per_seq} predictions: "
-        f"{flops / 1e9:.1f} GFLOP per step (3x the forward's matmuls); tf.matmul "
-        f"1024x768x3072: {roofline:.0f} GFLOP/s before the rounds, {roofline_after:.0f} "
-        f"after; {stats[reference]['rounds']} rounds kept"
-    )
-    print(
-        "| variant | median ex/s | best ex/s | GFLOP/s (median) | speed-up vs keras-hub, same XLA |"
-    )
-    print("| --- | --- | --- | --- | --- |")
-    for name, s in stats.items():
-        speedup = ""
-        counterpart = name.replace("ours", "keras_hub")
-        if name.startswith("ours") and counterpart in stats:
-            # Both ratios are medians over rounds of time / time(keras_hub).
-            speedup = f"{stats[counterpart]['ratio'] / s['ratio']:.2f}x"
-        print(
-            f"| {name} | {args.batch_size / s['median_s']:.2f} | "
-            f"{args.batch_size / s['best_s']:.2f} | {flops / s['median_s'] / 1e9:.0f} | {speedup} |"
-        )
-    if "keras_hub" in stats:
-        print(
-            "median per-round speed-up vs keras_hub without XLA: "
-            + ", ".join(f"{n} {1 / s['ratio']:.2f}x" for n, s in stats.items())
+        compare_with_keras_hub(
+            lambda jit: ours(config, batch, jit=jit, output_dir=output_dir),
+            lambda jit: keras_hub_masked_lm(config, batch, jit=jit),
+            title=(
+                f"BERT L{config.num_hidden_layers} H{config.hidden_size} "
+                f"A{config.num_attention_heads} + masked LM, batch {args.batch_size}, seq "
+                f"{args.seq_length}, {args.max_predictions_per_seq} predictions"
+            ),
+            batch_size=args.batch_size,
+            flops=train_step_flops(
+                config, args.batch_size, args.seq_length, args.max_predictions_per_seq
+            ),
+            work="step (3x the forward's matmuls)",
+            rounds=args.rounds,
+            after_warm_up=(lambda variants: profile(variants, args.profile))
+            if args.profile
+            else None,
         )
 
 

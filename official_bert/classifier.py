@@ -30,22 +30,22 @@ from absl import logging
 from official_bert import (
     classifier_data,
     classifier_features,
-    distribute,
     flags_common,
     tokenization,
 )
 from official_bert.modeling import BertConfig
 from official_bert.models import BertClassifier
 from official_bert.training import (
+    EVAL_RESULTS_FILENAME,
     Task,
     Trainer,
     accuracy_sums,
+    check_batch_size,
     mean_sums,
     replica_mean,
     write_eval_results,
 )
 
-EVAL_RESULTS_FILENAME = "eval_results.txt"
 TEST_RESULTS_FILENAME = "test_results.tsv"
 TRAIN_RECORD_FILENAME = "train.tf_record"
 EVAL_RECORD_FILENAME = "eval.tf_record"
@@ -308,15 +308,6 @@ def _num_train_steps(num_examples: int, flags: Any) -> tuple[int, int]:
     return num_train_steps, num_warmup_steps
 
 
-def _check_train_batch_size(batch_size: int, strategy: tf.distribute.Strategy) -> None:
-    replicas = strategy.num_replicas_in_sync
-    if batch_size % replicas:
-        raise ValueError(
-            f"--train_batch_size={batch_size} must be a multiple of the number of replicas "
-            f"({replicas}): each replica gets train_batch_size / {replicas} examples."
-        )
-
-
 def _restore(trainer: Trainer, init_checkpoint: str | None) -> None:
     """Restores the trainer and logs what was initialised from where."""
     result = trainer.restore(init_checkpoint)
@@ -385,13 +376,13 @@ def run(
 
     if strategy is None:
         strategy = flags_common.strategy_from_flags(flags)
-    on_tpu = distribute.resolve_strategy_name(flags.strategy, flags.use_tpu) == "tpu"
     if flags.do_train:
-        _check_train_batch_size(flags.train_batch_size, strategy)
+        check_batch_size("train_batch_size", flags.train_batch_size, strategy)
     config = flags_common.trainer_config_from_flags(
         flags, num_train_steps=num_train_steps, num_warmup_steps=num_warmup_steps
     )
     trainer = Trainer(ClassifierTask(bert_config, len(label_list)), config, strategy)
+    on_tpu = trainer.on_tpu
     _restore(trainer, flags.init_checkpoint)
 
     tf.io.gfile.makedirs(flags.output_dir)
@@ -494,5 +485,9 @@ def _predict(
         num_written_lines = classifier_features.write_test_results(
             os.path.join(flags.output_dir, TEST_RESULTS_FILENAME), probabilities, num_actual
         )
-        assert num_written_lines == num_actual
+        if num_written_lines != num_actual:
+            raise RuntimeError(
+                f"Wrote {num_written_lines} lines of {TEST_RESULTS_FILENAME} for {num_actual} "
+                "examples: a bug, please report it."
+            )
     return probabilities[:num_actual]

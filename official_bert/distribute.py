@@ -89,6 +89,11 @@ def get_strategy(
     return tpu_strategy
 
 
+def is_tpu_strategy(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` runs on TPUs: fixed batch shapes and one-hot embeddings."""
+    return isinstance(strategy, tf.distribute.TPUStrategy)
+
+
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """Whether this process writes checkpoints, summaries and results.
 

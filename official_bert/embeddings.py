@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from official_bert.errors import InputError
 from official_bert.layers import (
     DEFAULT_INITIALIZER_RANGE,
     LayerNorm,
@@ -21,6 +22,7 @@ from official_bert.layers import (
 )
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class BertEmbeddings(keras.layers.Layer):
     """Sum of word, token-type and position embeddings, then LayerNorm and dropout."""
 
@@ -73,12 +75,12 @@ class BertEmbeddings(keras.layers.Layer):
           float Tensor of shape [batch_size, seq_length, hidden_size].
 
         Raises:
-          ValueError: the (static) sequence length exceeds
+          errors.InputError: the (static) sequence length exceeds
             `max_position_embeddings`.
         """
         batch_size, seq_length = get_shape_list(input_ids)
         if isinstance(seq_length, int) and seq_length > self.max_position_embeddings:
-            raise ValueError(
+            raise InputError(
                 f"Sequence length {seq_length} is longer than max_position_embeddings "
                 f"({self.max_position_embeddings}) of the BERT config; use a shorter "
                 "max_seq_length."

@@ -18,14 +18,13 @@ import collections
 import dataclasses
 import json
 import re
-import uuid
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from official_bert import checkpoints, tokenization
+from official_bert import checkpoints, distribute, files, tokenization
 from official_bert.classifier_features import truncate_seq_pair
 from official_bert.modeling import BertConfig, BertModel
 
@@ -186,15 +185,6 @@ def parse_layers(layers: str, num_hidden_layers: int) -> list[int]:
     return indexes
 
 
-def _strategy(use_tpu: bool, master: str | None) -> tf.distribute.Strategy:
-    if not use_tpu:
-        return tf.distribute.get_strategy()
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=master or "")
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
-
-
 def run(
     input_file: str,
     output_file: str,
@@ -226,18 +216,13 @@ def run(
         model = BertModel(bert_config, use_one_hot_embeddings=use_one_hot_embeddings)
     checkpoints.restore_checkpoint(init_checkpoint, model)
 
-    tmp_file = f"{output_file}.tmp-{uuid.uuid4().hex}"
-    try:
+    with files.atomic_write(output_file) as tmp_file:
         with tf.io.gfile.GFile(tmp_file, "w") as writer:
             if features:
                 for feature, outputs in extract(
                     model, features, layer_indexes, batch_size, strategy
                 ):
                     writer.write(feature_json(feature, layer_indexes, outputs) + "\n")
-        tf.io.gfile.rename(tmp_file, output_file, overwrite=True)
-    finally:
-        if tf.io.gfile.exists(tmp_file):
-            tf.io.gfile.remove(tmp_file)
     return len(features)
 
 
@@ -304,7 +289,11 @@ def main(argv: Sequence[str]) -> None:
         do_lower_case=FLAGS.do_lower_case,
         batch_size=FLAGS.batch_size,
         use_one_hot_embeddings=FLAGS.use_one_hot_embeddings,
-        strategy=_strategy(FLAGS.use_tpu, FLAGS.master),
+        # The original ran TPUEstimator on --master with --num_tpu_cores
+        # shards; a TPUStrategy uses every core and warns if that differs.
+        strategy=distribute.get_strategy(
+            use_tpu=FLAGS.use_tpu, master=FLAGS.master, num_tpu_cores=FLAGS.num_tpu_cores
+        ),
     )
 
 

@@ -168,5 +168,4 @@ def trainer_config_from_flags(
         jit_compile=f.jit_compile,
         mixed_precision=f.mixed_precision,
         bias_correction=f.bias_correction,
-        use_one_hot_embeddings=distribute.resolve_strategy_name(f.strategy, f.use_tpu) == "tpu",
     )

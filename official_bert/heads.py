@@ -66,7 +66,24 @@ def weighted_cross_entropy(
     return numerator / denominator, per_example_loss
 
 
-class MaskedLMHead(keras.layers.Layer):
+class _ConfigLayer(keras.layers.Layer):
+    """A layer made from a BertConfig, which `get_config` / `from_config` carry as a dict."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> _ConfigLayer:
+        config = dict(config)
+        return cls(BertConfig.from_dict(config.pop("config")), **config)
+
+
+@keras.saving.register_keras_serializable(package="official_bert")
+class MaskedLMHead(_ConfigLayer):
     """Masked LM head (scope `predictions`): transform, then tied output embeddings.
 
     Variables: `transform/dense/{kernel,bias}`, `transform/LayerNorm/{gamma,beta}`
@@ -75,8 +92,7 @@ class MaskedLMHead(keras.layers.Layer):
     """
 
     def __init__(self, config: BertConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
+        super().__init__(config, **kwargs)
         self.transform = DenseBlock(
             config.hidden_size,
             activation=config.hidden_act,
@@ -112,16 +128,10 @@ class MaskedLMHead(keras.layers.Layer):
         logits = tf.nn.bias_add(logits, tf.cast(self.output_bias, x.dtype))
         return tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "config": self.config.to_dict()}
 
-
-class NextSentenceHead(keras.layers.Layer):
+@keras.saving.register_keras_serializable(package="official_bert")
+class NextSentenceHead(_ConfigLayer):
     """Next sentence head (scope `seq_relationship`): `output_weights` [2, hidden], `output_bias` [2]."""
-
-    def __init__(self, config: BertConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
 
     def build(self, input_shape=None):
         self.output_weights = self.add_weight(
@@ -140,19 +150,16 @@ class NextSentenceHead(keras.layers.Layer):
         logits = tf.nn.bias_add(logits, tf.cast(self.output_bias, pooled_output.dtype))
         return tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "config": self.config.to_dict()}
 
-
-class PretrainingHeads(keras.layers.Layer):
+@keras.saving.register_keras_serializable(package="official_bert")
+class PretrainingHeads(_ConfigLayer):
     """The `cls` scope: `predictions` (masked LM) and `seq_relationship` (next sentence).
 
     Builds its variables at construction, so their paths are `cls/...`.
     """
 
     def __init__(self, config: BertConfig, name: str = "cls", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.config = config
+        super().__init__(config, name=name, **kwargs)
         self.predictions = MaskedLMHead(config, dtype=self.dtype_policy, name="predictions")
         self.seq_relationship = NextSentenceHead(
             config, dtype=self.dtype_policy, name="seq_relationship"
@@ -163,8 +170,28 @@ class PretrainingHeads(keras.layers.Layer):
         self.predictions.build()
         self.seq_relationship.build()
 
-    def call(self, *args, **kwargs):
-        raise NotImplementedError("Call `predictions` and `seq_relationship` directly.")
+    def call(
+        self,
+        sequence_output: tf.Tensor,
+        pooled_output: tf.Tensor,
+        masked_lm_positions: tf.Tensor,
+        embedding_table: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Log-probabilities of both pretraining tasks.
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "config": self.config.to_dict()}
+        Args:
+          sequence_output: float Tensor [batch_size, seq_length, hidden_size].
+          pooled_output: float Tensor [batch_size, hidden_size].
+          masked_lm_positions: int32 Tensor [batch_size, max_predictions_per_seq].
+          embedding_table: float Tensor [vocab_size, hidden_size], the word
+            embeddings (the masked LM's output weights).
+
+        Returns:
+          (masked_lm_log_probs, next_sentence_log_probs): float32 Tensors
+          [batch_size * max_predictions_per_seq, vocab_size] and [batch_size, 2].
+        """
+        masked_lm_log_probs = self.predictions(
+            sequence_output, masked_lm_positions, embedding_table
+        )
+        next_sentence_log_probs = self.seq_relationship(pooled_output)
+        return masked_lm_log_probs, next_sentence_log_probs

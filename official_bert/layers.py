@@ -26,8 +26,9 @@ LAYER_NORM_EPSILON = 1e-12
 # enough to zero their probability, small enough to stay finite in float16.
 ATTENTION_MASK_ADDER = -10000.0
 
-# Standard deviation of the truncated normal used for every weight matrix of the
-# original (BertConfig.initializer_range and run_classifier's output_weights).
+# Standard deviation of the truncated normal of every weight matrix of the
+# original: the default of BertConfig.initializer_range, and the fixed value of
+# run_classifier's output_weights. The one spelling of 0.02 in the library.
 DEFAULT_INITIALIZER_RANGE = 0.02
 
 # sqrt(2 / pi) and the cubic coefficient of the tanh approximation of GELU
@@ -69,12 +70,21 @@ def get_activation(activation: str | Callable | None) -> Callable | None:
     if not activation:
         return None
     name = activation.lower()
-    activations = {"linear": None, "relu": tf.nn.relu, "gelu": gelu, "tanh": tf.tanh}
-    if name not in activations:
+    if name not in _ACTIVATIONS:
         raise ValueError(
-            f"Unsupported activation: {name!r}; hidden_act must be one of {sorted(activations)}."
+            f"Unsupported activation: {name!r}; hidden_act must be one of {ACTIVATION_NAMES}."
         )
-    return activations[name]
+    return _ACTIVATIONS[name]
+
+
+# The activations `BertConfig.hidden_act` may name (case-insensitive), as the original's.
+_ACTIVATIONS: dict[str, Callable | None] = {
+    "gelu": gelu,
+    "linear": None,
+    "relu": tf.nn.relu,
+    "tanh": tf.tanh,
+}
+ACTIVATION_NAMES = tuple(sorted(_ACTIVATIONS))
 
 
 def create_initializer(
@@ -104,10 +114,18 @@ def dropout(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor:
 
 
 def get_shape_list(x: tf.Tensor) -> list:
-    """The shape of `x` as a list: Python ints where static, scalar Tensors where not."""
-    static = x.shape.as_list()
-    dynamic = tf.shape(x)
-    return [dim if dim is not None else dynamic[i] for i, dim in enumerate(static)]
+    """The shape of `x` as a list: Python ints where static, scalar Tensors where not.
+
+    As the original, `tf.shape(x)` is built only when some dimension is not
+    static, so a fully static shape leaves no unused `Shape` op in the graph.
+    """
+    shape = x.shape.as_list()
+    unknown = [i for i, dim in enumerate(shape) if dim is None]
+    if unknown:
+        dynamic = tf.shape(x)
+        for i in unknown:
+            shape[i] = dynamic[i]
+    return shape
 
 
 def maybe_jit_compile(fn: Callable, jit_compile: bool) -> Callable:
@@ -140,6 +158,7 @@ def attention_mask_adder(input_mask: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     return (1.0 - mask) * tf.cast(ATTENTION_MASK_ADDER, dtype)
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class LayerNorm(keras.layers.Layer):
     """Layer normalisation over the last axis with the original's epsilon.
 
@@ -169,6 +188,7 @@ class LayerNorm(keras.layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class DenseBlock(keras.layers.Layer):
     """A named scope holding `dense` and optionally `LayerNorm`.
 

@@ -8,21 +8,36 @@ name (see `official_bert.checkpoints`).
 
 The model creates its variables when it is constructed, outside any enclosing
 layer's name scope, so its paths stay `bert/...` when it is later called from
-inside another model (`official_bert.heads`).
+inside another model (`official_bert.models`). `BertBase` is what BertModel
+and the models of `official_bert.models` share: the validated config, the
+one-hot flag, the optional XLA forward pass and `get_config` / `from_config`
+(all are registered, so `keras.saving.load_model` needs no custom_objects).
+
+`BertConfig` checks every key's type and range when it reads a file, and a
+model checks its config (including hidden_size % num_attention_heads) when it
+is built; `check_max_seq_length` is the one check of a `--max_seq_length` flag
+against the config's position embeddings.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import json
+import math
+import numbers
 from typing import Any
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from official_bert.embeddings import BertEmbeddings
+from official_bert.errors import InputError, MissingFileError
 from official_bert.layers import (  # noqa: F401  (re-exported: the original's names)
+    ACTIVATION_NAMES,
     ATTENTION_MASK_ADDER,
+    DEFAULT_INITIALIZER_RANGE,
     LAYER_NORM_EPSILON,
     DenseBlock,
     attention_mask_adder,
@@ -34,9 +49,65 @@ from official_bert.layers import (  # noqa: F401  (re-exported: the original's n
 )
 from official_bert.transformer import BertEncoder
 
+# The keys of bert_config.json that must be integers >= 1.
+_SIZE_KEYS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+)
+# The keys that are dropout probabilities: numbers in [0, 1).
+_PROBABILITY_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+
+
+def _is_integer(value: Any) -> bool:
+    # bool is an int in Python, but `true` is not a size in a config; numpy
+    # integers (a config built in Python) are fine.
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _field_problem(key: str, value: Any) -> str | None:
+    """What is wrong with `value` for the original config key `key`, or None."""
+    got = f"got {value!r} ({type(value).__name__})"
+    if key in _SIZE_KEYS:
+        if not _is_integer(value):
+            return f"must be an integer, {got}"
+        if value < 1:
+            return f"must be at least 1, {got}"
+    elif key in _PROBABILITY_KEYS:
+        if not _is_number(value) or not 0.0 <= value < 1.0:
+            return f"must be a dropout probability in [0, 1), {got}"
+    elif key == "initializer_range":
+        if not _is_number(value) or not math.isfinite(value) or value <= 0:
+            return f"must be a positive number (a standard deviation), {got}"
+    elif key == "hidden_act":
+        if value is None or callable(value):
+            return None
+        if not isinstance(value, str) or (value and value.lower() not in ACTIVATION_NAMES):
+            return f"must be one of {', '.join(ACTIVATION_NAMES)}, {got}"
+    return None
+
+
+def _describe_source(source: str | None) -> str:
+    """How messages name a config: by its file when it was read from one."""
+    return "the BERT config" if source is None else f"the BERT config file {source}"
+
 
 class BertConfig:
     """Configuration of a `BertModel`; the fields are the JSON keys of bert_config.json.
+
+    Construction checks nothing, as the original's (its test builds a config
+    with hidden size 37 and 12 heads); a model checks its config with
+    `validate` when it is built, and `from_dict` / `from_json_file` check the
+    type and range of every key as they read it. Keys a file leaves out take
+    the defaults below, with a warning.
 
     Args:
       vocab_size: size of the `input_ids` vocabulary.
@@ -55,6 +126,10 @@ class BertConfig:
         initializer of every weight matrix.
       **extra: other keys of a config file (e.g. `directionality`,
         `pooler_fc_size` in the multilingual configs), kept and written back.
+
+    Attributes:
+      source_file: the file the config was read from (None if built in
+        Python); named in error messages, never written to JSON.
     """
 
     def __init__(
@@ -69,7 +144,7 @@ class BertConfig:
         attention_probs_dropout_prob: float = 0.1,
         max_position_embeddings: int = 512,
         type_vocab_size: int = 16,
-        initializer_range: float = 0.02,
+        initializer_range: float = DEFAULT_INITIALIZER_RANGE,
         **extra: Any,
     ):
         self.vocab_size = vocab_size
@@ -84,47 +159,100 @@ class BertConfig:
         self.type_vocab_size = type_vocab_size
         self.initializer_range = initializer_range
         self.__dict__.update(extra)
-        self.validate()
+        self._source_file: str | None = None
+
+    @property
+    def source_file(self) -> str | None:
+        return self._source_file
+
+    def _where(self) -> str:
+        return _describe_source(self._source_file)
+
+    def check_fields(self) -> None:
+        """Checks the type and range of every key of the original config.
+
+        Raises:
+          errors.InputError: naming the key, its value and the config file.
+        """
+        for key in _ORIGINAL_KEYS:
+            problem = _field_problem(key, getattr(self, key, None))
+            if problem is not None:
+                raise InputError(f"`{key}` in {self._where()} {problem}; fix it in the config.")
 
     def validate(self) -> None:
-        """Raises ValueError if the configuration cannot describe a BertModel."""
-        if self.vocab_size is None:
-            raise ValueError("BertConfig needs `vocab_size`.")
+        """Checks that the config describes a BertModel; run when a model is built.
+
+        Raises:
+          errors.InputError: a key has a wrong type or range, or hidden_size
+            is not a multiple of num_attention_heads (the message names both
+            numbers and the config file).
+        """
+        self.check_fields()
         if self.hidden_size % self.num_attention_heads != 0:
-            raise ValueError(
+            raise InputError(
                 f"The hidden size ({self.hidden_size}) is not a multiple of the number of "
-                f"attention heads ({self.num_attention_heads}); fix hidden_size or "
-                "num_attention_heads in the BERT config."
+                f"attention heads ({self.num_attention_heads}) in {self._where()}; fix "
+                "hidden_size or num_attention_heads."
             )
-        get_activation(self.hidden_act)
 
     @classmethod
-    def from_dict(cls, json_object: dict) -> BertConfig:
-        """Builds a BertConfig from a dict of bert_config.json keys."""
+    def from_dict(cls, json_object: dict, source: str | None = None) -> BertConfig:
+        """Builds a BertConfig from a dict of bert_config.json keys, checking each.
+
+        Args:
+          json_object: the parsed bert_config.json.
+          source: the file it came from, for messages.
+
+        Raises:
+          errors.InputError: not a JSON object, no `vocab_size`, or a key of
+            the wrong type or range (named, with the file).
+        """
+        where = _describe_source(source)
         if not isinstance(json_object, dict):
-            raise TypeError(f"A BERT config must be a JSON object, got {type(json_object)}.")
+            raise InputError(
+                f"{where} must be a JSON object of bert_config.json keys, got "
+                f"{type(json_object).__name__}."
+            )
         if "vocab_size" not in json_object:
-            raise ValueError("The BERT config has no `vocab_size`.")
-        return cls(**json_object)
+            raise InputError(
+                f"{where} has no `vocab_size`; add the size of the model's vocabulary "
+                "(the number of lines of its vocab.txt)."
+            )
+        for key in _ORIGINAL_KEYS:
+            if key not in json_object:
+                logging.warning("%s has no `%s`; using the default %r.", where, key, _DEFAULTS[key])
+        config = cls(**json_object)
+        config._source_file = source
+        config.check_fields()
+        return config
 
     @classmethod
     def from_json_file(cls, json_file: str) -> BertConfig:
-        """Reads a bert_config.json file (local or any tf.io.gfile path)."""
+        """Reads a bert_config.json file (local or any tf.io.gfile path).
+
+        Raises:
+          errors.MissingFileError: the file does not exist.
+          errors.InputError: the file is not JSON, or a key is wrong (see
+            `from_dict`).
+        """
         if not tf.io.gfile.exists(json_file):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"BERT config file {json_file} does not exist; pass the bert_config.json "
                 "that came with the checkpoint."
             )
         try:
             with tf.io.gfile.GFile(json_file, "r") as reader:
-                text = reader.read()
-            return cls.from_dict(json.loads(text))
-        except (ValueError, TypeError, tf.errors.OpError) as error:
-            raise ValueError(f"Cannot read the BERT config file {json_file}: {error}") from error
+                json_object = json.loads(reader.read())
+        except (ValueError, tf.errors.OpError) as error:
+            raise InputError(
+                f"Cannot read the BERT config file {json_file}: {error}; it must be the "
+                "JSON of a bert_config.json."
+            ) from error
+        return cls.from_dict(json_object, source=json_file)
 
     def to_dict(self) -> dict:
-        """All fields (including extra keys) as a dict."""
-        return copy.deepcopy(self.__dict__)
+        """All fields (including extra keys) as a dict; not the source file."""
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "_source_file"}
 
     def to_json_string(self) -> str:
         """The config as bert_config.json text: indented, sorted keys."""
@@ -137,7 +265,100 @@ class BertConfig:
         return f"BertConfig({self.to_dict()})"
 
 
-class BertModel(keras.Model):
+# The original's keys and their defaults, read off BertConfig's signature.
+_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(BertConfig.__init__).parameters.items()
+    if parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and name != "self"
+}
+_ORIGINAL_KEYS = tuple(_DEFAULTS)
+
+
+def check_max_seq_length(
+    bert_config: BertConfig,
+    max_seq_length: int,
+    config_file: str | None = None,
+    flag: str = "--max_seq_length",
+) -> None:
+    """Refuses a sequence length the model has no position embeddings for.
+
+    Args:
+      bert_config: the model's config.
+      max_seq_length: the value of `flag`.
+      config_file: the config's file, for the message (default: the file it
+        was read from).
+      flag: the flag that set `max_seq_length`.
+
+    Raises:
+      errors.InputError: `max_seq_length > max_position_embeddings`; the
+        message names the flag, both numbers and the config file.
+    """
+    limit = bert_config.max_position_embeddings
+    if max_seq_length <= limit:
+        return
+    source = _describe_source(config_file or bert_config.source_file)
+    raise InputError(
+        f"Cannot use sequence length {max_seq_length} because the BERT model was only "
+        f"trained up to sequence length {limit} ({flag}={max_seq_length} is longer than "
+        f"max_position_embeddings={limit} of {source}); use {flag} of at most {limit}."
+    )
+
+
+class BertBase(keras.Model):
+    """What every model built on a `BertConfig` shares.
+
+    Keeps a validated copy of the config, the one-hot flag and the forward
+    pass (`_forward`, which subclasses define), compiled by XLA when
+    `jit_compile`; `get_config` / `from_config` rebuild the same model, so
+    `keras.saving.load_model` restores it with the same variable paths.
+
+    Args:
+      config: the BertConfig (copied and validated).
+      use_one_hot_embeddings: look word embeddings up by a one-hot matmul
+        instead of a gather (as the original's flag; useful on TPUs).
+      jit_compile: run the forward pass (and so its gradient) as one XLA
+        computation, even when the caller's `tf.function` is not compiled;
+        BERT-Base inference on CPU is about 1.15x faster (the forward pass
+        table of benchmarks/README.md), at the cost of one compilation per
+        input shape.
+      **kwargs: of `keras.Model` (`name`, `dtype`, ...).
+    """
+
+    def __init__(
+        self,
+        config: BertConfig,
+        use_one_hot_embeddings: bool = False,
+        jit_compile: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        config = copy.deepcopy(config)
+        config.validate()
+        self.config = config
+        self.use_one_hot_embeddings = use_one_hot_embeddings
+        self._jit_compile_forward = jit_compile  # not Keras' `jit_compile` (for fit)
+        self._forward_fn = maybe_jit_compile(self._forward, jit_compile)
+
+    def _forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define `_forward`.")
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "config": self.config.to_dict(),
+            "use_one_hot_embeddings": self.use_one_hot_embeddings,
+            "jit_compile": self._jit_compile_forward,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> BertBase:
+        config = dict(config)
+        bert_config = BertConfig.from_dict(config.pop("config"))
+        return cls(bert_config, **config)
+
+
+@keras.saving.register_keras_serializable(package="official_bert")
+class BertModel(BertBase):
     """BERT ("Bidirectional Encoder Representations from Transformers").
 
     Example:
@@ -148,15 +369,12 @@ class BertModel(keras.Model):
       pooled = out["pooled_output"]          # [batch_size, hidden_size]
 
     Args:
-      config: the BertConfig (copied).
-      use_one_hot_embeddings: look word embeddings up by a one-hot matmul
-        instead of a gather (as the original's flag; useful on TPUs).
-      jit_compile: run the forward pass (and so its gradient) as one XLA
-        computation, even when the caller's `tf.function` is not compiled;
-        BERT-Base inference on CPU is about 1.15x faster
-        (benchmarks/README_forward.md), at the cost of one compilation per
-        input shape.
+      config, use_one_hot_embeddings, jit_compile: see `BertBase`.
       name: the root of every variable path; "bert" as in the original.
+
+    Raises:
+      errors.InputError: the config cannot describe a model (see
+        `BertConfig.validate`).
     """
 
     def __init__(
@@ -167,13 +385,8 @@ class BertModel(keras.Model):
         name: str = "bert",
         **kwargs,
     ):
-        super().__init__(name=name, **kwargs)
-        config = copy.deepcopy(config)
-        config.validate()
-        self.config = config
-        self.use_one_hot_embeddings = use_one_hot_embeddings
-        self._jit_compile_forward = jit_compile  # not Keras' `jit_compile` (for fit)
-        self._forward_fn = maybe_jit_compile(self._forward, jit_compile)
+        super().__init__(config, use_one_hot_embeddings, jit_compile, name=name, **kwargs)
+        config = self.config
         policy = self.dtype_policy
         self.embeddings = BertEmbeddings(
             vocab_size=config.vocab_size,
@@ -282,17 +495,3 @@ class BertModel(keras.Model):
     def get_embedding_table(self) -> keras.Variable:
         """The original's accessor for `embedding_table`."""
         return self.embedding_table
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "config": self.config.to_dict(),
-            "use_one_hot_embeddings": self.use_one_hot_embeddings,
-            "jit_compile": self._jit_compile_forward,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> BertModel:
-        config = dict(config)
-        bert_config = BertConfig.from_dict(config.pop("config"))
-        return cls(bert_config, **config)

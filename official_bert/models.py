@@ -18,29 +18,32 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from official_bert.errors import InputError
 from official_bert.heads import NUM_NEXT_SENTENCE_LABELS, PretrainingHeads, weighted_cross_entropy
-from official_bert.layers import create_initializer, dropout, maybe_jit_compile
-from official_bert.modeling import BertConfig, BertModel
+from official_bert.layers import DEFAULT_INITIALIZER_RANGE, create_initializer, dropout
+from official_bert.modeling import BertBase, BertConfig, BertModel
 
 # Dropout on the pooled output in run_classifier.create_model ("0.1 dropout"),
-# fixed there and not taken from the config.
+# fixed there and not taken from the config: the default of
+# `BertClassifier(dropout_prob=None)`, read when the classifier is built.
 CLASSIFIER_DROPOUT_PROB = 0.1
 
 # Standard deviation of the classifier's output_weights initializer, fixed in
-# run_classifier.create_model rather than taken from the config.
-CLASSIFIER_INITIALIZER_RANGE = 0.02
+# run_classifier.create_model (0.02, not the config's initializer_range).
+CLASSIFIER_INITIALIZER_RANGE = DEFAULT_INITIALIZER_RANGE
 
 
-class BertPretrainer(keras.Model):
+@keras.saving.register_keras_serializable(package="official_bert")
+class BertPretrainer(BertBase):
     """BertModel + masked LM + next sentence prediction, as run_pretraining.py.
 
     Variables: `bert/...` and `cls/...` (the released checkpoints' full list).
 
     Args:
       config: the BertConfig.
-      use_one_hot_embeddings: see `BertModel`.
+      use_one_hot_embeddings: see `BertBase`.
       jit_compile: compile the whole forward pass (BERT and the head) with
-        XLA; see `BertModel`.
+        XLA; see `BertBase`.
     """
 
     def __init__(
@@ -51,13 +54,9 @@ class BertPretrainer(keras.Model):
         name: str = "bert_pretrainer",
         **kwargs,
     ):
-        super().__init__(name=name, **kwargs)
-        self.config = config
-        self.use_one_hot_embeddings = use_one_hot_embeddings
-        self._jit_compile_forward = jit_compile  # not Keras' `jit_compile` (for fit)
-        self._forward_fn = maybe_jit_compile(self._forward, jit_compile)
-        self.bert = BertModel(config, use_one_hot_embeddings, dtype=self.dtype_policy)
-        self.cls = PretrainingHeads(config, dtype=self.dtype_policy)
+        super().__init__(config, use_one_hot_embeddings, jit_compile, name=name, **kwargs)
+        self.bert = BertModel(self.config, use_one_hot_embeddings, dtype=self.dtype_policy)
+        self.cls = PretrainingHeads(self.config, dtype=self.dtype_policy)
         self.built = True
 
     def call(self, features: Mapping[str, tf.Tensor], training: bool | None = False) -> dict:
@@ -90,8 +89,11 @@ class BertPretrainer(keras.Model):
             training=training,
         )
         table = tf.convert_to_tensor(self.bert.embedding_table)
-        mlm_log_probs = self.cls.predictions(
-            bert_out["sequence_output"], features["masked_lm_positions"], table
+        mlm_log_probs, nsp_log_probs = self.cls(
+            bert_out["sequence_output"],
+            bert_out["pooled_output"],
+            features["masked_lm_positions"],
+            table,
         )
         mlm_loss, mlm_example_loss = weighted_cross_entropy(
             mlm_log_probs,
@@ -99,7 +101,6 @@ class BertPretrainer(keras.Model):
             self.config.vocab_size,
             features["masked_lm_weights"],
         )
-        nsp_log_probs = self.cls.seq_relationship(bert_out["pooled_output"])
         nsp_loss, nsp_example_loss = weighted_cross_entropy(
             nsp_log_probs, features["next_sentence_labels"], NUM_NEXT_SENTENCE_LABELS
         )
@@ -113,21 +114,9 @@ class BertPretrainer(keras.Model):
             "next_sentence_log_probs": nsp_log_probs,
         }
 
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "config": self.config.to_dict(),
-            "use_one_hot_embeddings": self.use_one_hot_embeddings,
-            "jit_compile": self._jit_compile_forward,
-        }
 
-    @classmethod
-    def from_config(cls, config: dict) -> BertPretrainer:
-        config = dict(config)
-        return cls(BertConfig.from_dict(config.pop("config")), **config)
-
-
-class BertClassifier(keras.Model):
+@keras.saving.register_keras_serializable(package="official_bert")
+class BertClassifier(BertBase):
     """BertModel + a softmax classifier on the pooled output, as run_classifier.py.
 
     Variables: `bert/...`, then the top-level `output_weights` [num_labels,
@@ -136,9 +125,12 @@ class BertClassifier(keras.Model):
     Args:
       config: the BertConfig.
       num_labels: number of classes.
-      use_one_hot_embeddings: see `BertModel`.
+      use_one_hot_embeddings: see `BertBase`.
       jit_compile: compile the whole forward pass (BERT and the head) with
-        XLA; see `BertModel`.
+        XLA; see `BertBase`.
+      name: the model's name (not part of any variable path).
+      dropout_prob: dropout on the pooled output when training; None is the
+        original's fixed `CLASSIFIER_DROPOUT_PROB` (0.1), read at construction.
     """
 
     def __init__(
@@ -148,20 +140,22 @@ class BertClassifier(keras.Model):
         use_one_hot_embeddings: bool = False,
         jit_compile: bool = False,
         name: str = "bert_classifier",
+        dropout_prob: float | None = None,
         **kwargs,
     ):
-        super().__init__(name=name, **kwargs)
-        self.config = config
+        super().__init__(config, use_one_hot_embeddings, jit_compile, name=name, **kwargs)
+        if dropout_prob is None:
+            dropout_prob = CLASSIFIER_DROPOUT_PROB
+        if not 0.0 <= dropout_prob < 1.0:
+            raise InputError(f"dropout_prob must be in [0, 1), got {dropout_prob!r}.")
         self.num_labels = num_labels
-        self.use_one_hot_embeddings = use_one_hot_embeddings
-        self._jit_compile_forward = jit_compile  # not Keras' `jit_compile` (for fit)
-        self._forward_fn = maybe_jit_compile(self._forward, jit_compile)
-        self.bert = BertModel(config, use_one_hot_embeddings, dtype=self.dtype_policy)
+        self.dropout_prob = dropout_prob
+        self.bert = BertModel(self.config, use_one_hot_embeddings, dtype=self.dtype_policy)
         # Made outside any layer's name scope: their paths are the bare names, as
         # the original creates them outside the `bert` scope.
         self.output_weights = keras.Variable(
             create_initializer(CLASSIFIER_INITIALIZER_RANGE),
-            shape=(num_labels, config.hidden_size),
+            shape=(num_labels, self.config.hidden_size),
             name="output_weights",
         )
         self.output_bias = keras.Variable("zeros", shape=(num_labels,), name="output_bias")
@@ -174,8 +168,8 @@ class BertClassifier(keras.Model):
           features: dict with `input_ids`, `input_mask`, `segment_ids` (int32
             [batch_size, seq_length]) and optionally `label_ids` (int32
             [batch_size]).
-          training: dropout (the encoder's and 0.1 on the pooled output) is
-            applied only when True.
+          training: dropout (the encoder's and `dropout_prob` on the pooled
+            output) is applied only when True.
 
         Returns:
           A dict of float32 Tensors: `logits`, `probabilities`, `log_probs`
@@ -192,7 +186,7 @@ class BertClassifier(keras.Model):
             features.get("segment_ids"),
             training=training,
         )
-        pooled = dropout(bert_out["pooled_output"], CLASSIFIER_DROPOUT_PROB, training)
+        pooled = dropout(bert_out["pooled_output"], self.dropout_prob, training)
         weights = tf.cast(self.output_weights, pooled.dtype)
         logits = tf.matmul(pooled, weights, transpose_b=True)  # [B, num_labels]
         logits = tf.nn.bias_add(logits, tf.cast(self.output_bias, pooled.dtype))
@@ -211,14 +205,7 @@ class BertClassifier(keras.Model):
 
     def get_config(self) -> dict:
         return {
-            "name": self.name,
-            "config": self.config.to_dict(),
+            **super().get_config(),
             "num_labels": self.num_labels,
-            "use_one_hot_embeddings": self.use_one_hot_embeddings,
-            "jit_compile": self._jit_compile_forward,
+            "dropout_prob": self.dropout_prob,
         }
-
-    @classmethod
-    def from_config(cls, config: dict) -> BertClassifier:
-        config = dict(config)
-        return cls(BertConfig.from_dict(config.pop("config")), **config)

@@ -20,17 +20,17 @@ from official_bert.heads import MASKED_LM_LOSS_EPSILON
 from official_bert.modeling import BertConfig
 from official_bert.models import BertPretrainer
 from official_bert.training import (
+    EVAL_RESULTS_FILENAME,
     Task,
     Trainer,
     accuracy_sums,
     batch_size_of,
+    check_batch_size,
     mean_sums,
     replica_mean,
     replica_weighted_mean,
     write_eval_results,
 )
-
-EVAL_RESULTS_FILENAME = "eval_results.txt"
 
 
 class PretrainingTask(Task):
@@ -83,15 +83,6 @@ class PretrainingTask(Task):
         }
 
 
-def _check_batch_size(flag: str, batch_size: int, strategy: tf.distribute.Strategy) -> None:
-    replicas = strategy.num_replicas_in_sync
-    if batch_size < 1 or batch_size % replicas:
-        raise ValueError(
-            f"--{flag}={batch_size} must be a positive multiple of the number of replicas "
-            f"({replicas}): each replica gets {flag} / {replicas} examples."
-        )
-
-
 def run(flags: Any, strategy: tf.distribute.Strategy | None = None) -> dict | None:
     """The original run_pretraining.py's `main`, on `official_bert.training`.
 
@@ -130,7 +121,7 @@ def run(flags: Any, strategy: tf.distribute.Strategy | None = None) -> dict | No
     trainer.restore(flags.init_checkpoint)
 
     if flags.do_train:
-        _check_batch_size("train_batch_size", flags.train_batch_size, strategy)
+        check_batch_size("train_batch_size", flags.train_batch_size, strategy)
         logging.info("***** Running training *****")
         logging.info("  Batch size = %d", flags.train_batch_size)
         trainer.train(
@@ -146,7 +137,7 @@ def run(flags: Any, strategy: tf.distribute.Strategy | None = None) -> dict | No
 
     result = None
     if flags.do_eval:
-        _check_batch_size("eval_batch_size", flags.eval_batch_size, strategy)
+        check_batch_size("eval_batch_size", flags.eval_batch_size, strategy)
         logging.info("***** Running evaluation *****")
         logging.info("  Batch size = %d", flags.eval_batch_size)
         result = trainer.evaluate(

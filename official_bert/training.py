@@ -41,6 +41,8 @@ from official_bert.errors import InputError
 from official_bert.optimization import AdamWeightDecayOptimizer, create_optimizer
 
 SUM = tf.distribute.ReduceOp.SUM
+# The original's file of evaluation results, in `output_dir`.
+EVAL_RESULTS_FILENAME = "eval_results.txt"
 # TensorBoard shows summaries tagged with this plugin name as scalar plots.
 _SCALARS_PLUGIN = "scalars"
 
@@ -167,12 +169,16 @@ class TrainerConfig:
         the schedule then decays over 1 step, which no one uses).
       num_warmup_steps: linear warm-up steps.
       save_checkpoints_steps: a checkpoint every this many steps (and at the end).
-      iterations_per_loop: steps per `tf.function` call; the loss is logged
-        after each call.
+      iterations_per_loop: the most steps run in one `tf.function` call.
+      log_every_n_steps: a progress line (step, loss, learning rate,
+        examples/s, ETA) every this many steps; 0 (the default) logs about
+        every `AUTO_LOG_SECONDS` seconds, measured from the step time.
       jit_compile: compile the forward and backward pass with XLA.
       mixed_precision: `float32`, `mixed_float16` or `mixed_bfloat16`.
       bias_correction: passed to `create_optimizer`.
-      use_one_hot_embeddings: look embeddings up by one-hot matmul (TPU).
+      use_one_hot_embeddings: look embeddings up by one-hot matmul; None (the
+        default) decides from the strategy, as the original did from
+        `--use_tpu`: one-hot on a TPU, gathers elsewhere.
       max_checkpoints_to_keep: as the TF1 Saver's `max_to_keep`.
     """
 
@@ -182,10 +188,11 @@ class TrainerConfig:
     num_warmup_steps: int | None = None
     save_checkpoints_steps: int = 1000
     iterations_per_loop: int = 1000
+    log_every_n_steps: int = 0
     jit_compile: bool = False
     mixed_precision: str = "float32"
     bias_correction: bool = False
-    use_one_hot_embeddings: bool = False
+    use_one_hot_embeddings: bool | None = None
     max_checkpoints_to_keep: int = checkpoints.DEFAULT_MAX_TO_KEEP
 
     def validate(self) -> None:
@@ -196,6 +203,16 @@ class TrainerConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1; got {getattr(self, name)}.")
         distribute.dtype_policy(self.mixed_precision)
+
+
+def check_batch_size(flag: str, batch_size: int, strategy: tf.distribute.Strategy) -> None:
+    """Raises InputError naming `--flag` unless the batch splits evenly over the replicas."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size < 1 or batch_size % replicas:
+        raise InputError(
+            f"--{flag}={batch_size} must be a positive multiple of the number of replicas "
+            f"({replicas}): each replica gets {flag} / {replicas} examples."
+        )
 
 
 def make_optimizer(config: TrainerConfig) -> AdamWeightDecayOptimizer:
@@ -221,6 +238,8 @@ class Trainer:
 
     Attributes:
       model: the Keras model (variables named as in the original's checkpoints).
+      on_tpu: whether the strategy is a `TPUStrategy` (fixed batch shapes,
+        one-hot embeddings).
       optimizer: the `AdamWeightDecayOptimizer` of `create_optimizer`.
       strategy, task, config.
     """
@@ -235,9 +254,13 @@ class Trainer:
         self.is_chief = distribute.is_chief(self.strategy)
         # The checkpoint this run resumed from: the only one it may overwrite.
         self._restored_from: str | None = None
+        self.on_tpu = distribute.is_tpu_strategy(self.strategy)
+        use_one_hot_embeddings = config.use_one_hot_embeddings
+        if use_one_hot_embeddings is None:
+            use_one_hot_embeddings = self.on_tpu
         policy = distribute.dtype_policy(config.mixed_precision)
         with self.strategy.scope():
-            self.model = task.build_model(policy, config.use_one_hot_embeddings)
+            self.model = task.build_model(policy, use_one_hot_embeddings)
             self.optimizer = make_optimizer(config)
             self._loss_scale = policy.name == "mixed_float16"
             if self._loss_scale:
@@ -245,8 +268,7 @@ class Trainer:
             else:
                 self._train_optimizer = self.optimizer
             self._train_optimizer.build(self.model.trainable_variables)
-        on_tpu = isinstance(self.strategy, tf.distribute.TPUStrategy)
-        if config.jit_compile and not on_tpu:
+        if config.jit_compile and not self.on_tpu:
             # Only the model's math is compiled: the all-reduces and the
             # optimizer stay outside (XLA cannot compile collectives on CPU),
             # and the optimizer's per-variable update is compiled on its own.

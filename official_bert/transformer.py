@@ -34,6 +34,7 @@ from official_bert.layers import (
 )
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class BertSelfAttention(keras.layers.Layer):
     """Multi-headed scaled dot-product self-attention (scope `self`).
 
@@ -122,6 +123,7 @@ class BertSelfAttention(keras.layers.Layer):
         }
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class BertAttention(keras.layers.Layer):
     """Self-attention and its output projection (scope `attention`).
 
@@ -195,6 +197,7 @@ class BertAttention(keras.layers.Layer):
         }
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class TransformerLayer(keras.layers.Layer):
     """One encoder block (scope `layer_i`): attention, then feed-forward.
 
@@ -285,6 +288,7 @@ class TransformerLayer(keras.layers.Layer):
         }
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class BertEncoder(keras.layers.Layer):
     """The stack of `TransformerLayer`s (scope `encoder`, layers `layer_0`...)."""
 

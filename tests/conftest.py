@@ -1,9 +1,11 @@
 """Test-session set-up shared by all tests."""
 
+import logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 # Two logical CPU devices, so tf.distribute tests can mirror over 2 replicas on
@@ -19,3 +21,13 @@ if _cpus:
         pass
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+
+
+@pytest.fixture(autouse=True)
+def _restore_absl_log_level():
+    """Undoes changes of the absl logger's level (TensorFlow's SavedModel code sets
+    it), so that tests reading INFO logs with caplog do not depend on test order."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    yield
+    logger.setLevel(level)

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from official_bert.modeling import BertConfig
+
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 CONFIGS = sorted(glob.glob(os.path.join(CONFIG_DIR, "*", "bert_config.json")))
 ORIGINAL_KEYS = {
@@ -73,3 +75,13 @@ def test_config_loads_and_matches_its_name(path):
     assert config["hidden_act"] == "gelu"
     assert config["initializer_range"] == 0.02
     assert config["hidden_dropout_prob"] == config["attention_probs_dropout_prob"] == 0.1
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.basename(os.path.dirname(p)))
+def test_config_passes_the_libraries_checks_without_warnings(path, caplog):
+    with caplog.at_level("WARNING"):
+        config = BertConfig.from_json_file(path)
+    config.validate()  # what a model checks when it is built
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    with open(path) as f:
+        assert config.to_dict() == json.load(f)

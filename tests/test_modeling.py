@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official_bert import heads, layers
+from official_bert import heads, layers, models
+from official_bert.errors import InputError, MissingFileError
 from official_bert.heads import gather_indexes
-from official_bert.modeling import BertConfig, BertModel
+from official_bert.modeling import BertConfig, BertModel, check_max_seq_length
 from official_bert.models import BertClassifier, BertPretrainer
 
 TINY = os.path.join(os.path.dirname(__file__), "golden", "tiny_bert")
@@ -49,6 +50,16 @@ def released_pretrainer(config):
     return load_released(BertPretrainer(config))
 
 
+def write_config(directory, **overrides):
+    """Writes the tiny config with `overrides` to DIRECTORY/bert_config.json; returns its path."""
+    with open(CONFIG_FILE) as f:
+        values = {**json.load(f), **overrides}
+    path = os.path.join(str(directory), "bert_config.json")
+    with open(path, "w") as f:
+        json.dump(values, f)
+    return path
+
+
 def assert_close(actual, expected, what, rtol=1e-5):
     expected = np.asarray(expected)
     # atol scales with the tensor: values that are ~0 in both are noise.
@@ -72,27 +83,126 @@ def test_config_round_trips_json_with_extra_keys():
     assert config.to_json_string().endswith("}\n")
 
 
-def test_config_rejects_hidden_size_not_multiple_of_heads():
-    with pytest.raises(ValueError, match=r"hidden size \(30\).*attention heads \(4\)"):
-        BertConfig(vocab_size=10, hidden_size=30, num_attention_heads=4)
+def test_config_of_the_originals_test_is_accepted_until_a_model_is_built():
+    config = BertConfig(vocab_size=99, hidden_size=37)  # 37 is not a multiple of 12 heads
+    again = BertConfig.from_dict(json.loads(config.to_json_string()))
+    assert again == config and again.hidden_size == 37
+    with pytest.raises(InputError, match=r"hidden size \(37\).*attention heads \(12\)"):
+        BertModel(again)
+
+
+def test_heads_not_dividing_hidden_size_name_both_numbers_and_the_file(tmp_path):
+    path = write_config(tmp_path, hidden_size=30, num_attention_heads=4)
+    config = BertConfig.from_json_file(path)  # reading is fine: the check is the model's
+    assert config.source_file == path
+    with pytest.raises(InputError, match=r"hidden size \(30\).*attention heads \(4\)") as error:
+        BertPretrainer(config)
+    assert path in str(error.value)
+
+
+def test_source_file_is_not_written_back(tmp_path):
+    path = write_config(tmp_path)
+    config = BertConfig.from_json_file(path)
+    assert "source" not in config.to_json_string() and path not in config.to_json_string()
+    with open(CONFIG_FILE) as f:
+        assert config.to_dict() == json.load(f)
+    assert BertModel(config).config.source_file == path  # kept by the model's copy
 
 
 def test_config_missing_file_is_named(tmp_path):
     missing = str(tmp_path / "nope.json")
-    with pytest.raises(FileNotFoundError, match="nope.json"):
+    with pytest.raises(MissingFileError, match="nope.json"):
         BertConfig.from_json_file(missing)
 
 
-def test_config_unreadable_file_is_named(tmp_path):
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '"vocab_size"', ""])
+def test_config_file_that_is_not_a_json_object_is_named(tmp_path, text):
     bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    with pytest.raises(ValueError, match="bad.json"):
+    bad.write_text(text)
+    with pytest.raises(InputError, match="bad.json"):
         BertConfig.from_json_file(str(bad))
 
 
-def test_config_rejects_unknown_activation():
-    with pytest.raises(ValueError, match="swish"):
-        BertConfig(vocab_size=10, hidden_size=8, num_attention_heads=2, hidden_act="swish")
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("hidden_size", "32"),
+        ("hidden_size", 2.5),
+        ("hidden_size", 32.0),
+        ("hidden_size", True),
+        ("hidden_size", None),
+        ("num_hidden_layers", -1),
+        ("num_hidden_layers", 0),
+        ("vocab_size", -5),
+        ("num_attention_heads", 0),
+        ("intermediate_size", "37"),
+        ("max_position_embeddings", 0),
+        ("type_vocab_size", -2),
+        ("hidden_dropout_prob", 1.0),
+        ("hidden_dropout_prob", -0.1),
+        ("attention_probs_dropout_prob", "0.1"),
+        ("attention_probs_dropout_prob", 1.5),
+        ("initializer_range", 0),
+        ("initializer_range", "0.02"),
+        ("hidden_act", "swish"),
+        ("hidden_act", 3),
+    ],
+)
+def test_config_file_value_of_wrong_type_or_range_names_key_and_file(tmp_path, key, value):
+    path = write_config(tmp_path, **{key: value})
+    with pytest.raises(InputError, match=f"`{key}`") as error:
+        BertConfig.from_json_file(path)
+    assert path in str(error.value) and repr(value) in str(error.value)
+
+
+@pytest.mark.parametrize("key, value", [("hidden_act", "RELU"), ("hidden_act", "linear")])
+def test_config_file_accepts_the_originals_activation_names(tmp_path, key, value):
+    assert BertConfig.from_json_file(write_config(tmp_path, **{key: value})).hidden_act == value
+
+
+def test_config_file_missing_a_key_uses_the_default_with_a_warning(tmp_path, caplog):
+    with open(CONFIG_FILE) as f:
+        values = json.load(f)
+    del values["num_hidden_layers"]
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps(values))
+    with caplog.at_level("WARNING"):
+        config = BertConfig.from_json_file(str(path))
+    assert config.num_hidden_layers == 12
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "num_hidden_layers" in warnings[0] and "12" in warnings[0] and str(path) in warnings[0]
+
+
+def test_config_file_without_vocab_size_is_refused(tmp_path):
+    with open(CONFIG_FILE) as f:
+        values = json.load(f)
+    del values["vocab_size"]
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps(values))
+    with pytest.raises(
+        InputError, match=r"`vocab_size`.*bert_config.json|bert_config.json.*`vocab_size`"
+    ):
+        BertConfig.from_json_file(str(path))
+
+
+def test_config_built_in_python_is_checked_when_a_model_is_built():
+    config = BertConfig(vocab_size=10, hidden_size=8, num_attention_heads=2, hidden_act="swish")
+    with pytest.raises(InputError, match="`hidden_act`.*swish"):
+        BertModel(config)
+    config = BertConfig(vocab_size=10, hidden_size=8, num_attention_heads=2, num_hidden_layers=-1)
+    with pytest.raises(InputError, match="`num_hidden_layers`"):
+        BertClassifier(config, num_labels=2)
+
+
+def test_check_max_seq_length_names_flag_numbers_and_file(config):
+    check_max_seq_length(config, 64)  # max_position_embeddings is 64
+    with pytest.raises(InputError) as error:
+        check_max_seq_length(config, 65)
+    message = str(error.value)
+    assert "--max_seq_length=65" in message and "64" in message and CONFIG_FILE in message
+    with pytest.raises(InputError, match=r"--seq=70.*other.json"):
+        check_max_seq_length(config, 70, config_file="other.json", flag="--seq")
 
 
 # ----------------------------------------------------------------- numerics
@@ -274,17 +384,57 @@ def test_dropout_only_when_training(released_pretrainer, features):
     train = bert(ids, training=True)["sequence_output"]
     np.testing.assert_array_equal(eval_a, eval_b)
     assert not np.allclose(eval_a, train)
-    assert not released_pretrainer.weights[0].path.startswith("seed")
 
 
-@pytest.mark.parametrize("act", ["relu", "tanh", "linear"])
-def test_other_activations_run(act):
+def test_dropout_keeps_no_seed_state(released_pretrainer):
+    # keras.layers.Dropout would add a `seed_generator_state` per layer to
+    # `.variables` (not to `.weights`), and so to every checkpoint.
+    variables = [v.path for v in released_pretrainer.variables]
+    assert variables == [v.path for v in released_pretrainer.weights]
+    assert not [p for p in variables if "seed" in p]
+
+
+NUMPY_ACTIVATIONS = {
+    "gelu": lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))),
+    "relu": lambda x: np.maximum(x, 0.0),
+    "tanh": np.tanh,
+    "linear": lambda x: x,
+}
+
+
+@pytest.mark.parametrize("act", sorted(NUMPY_ACTIVATIONS))
+def test_hidden_act_is_applied_in_feed_forward_and_masked_lm_transform(act):
     config = BertConfig(
         vocab_size=20, hidden_size=8, num_attention_heads=2, num_hidden_layers=1,
         intermediate_size=12, hidden_act=act, max_position_embeddings=8,
     )  # fmt: skip
-    out = BertModel(config)(np.ones([2, 5], np.int32))
+    model = BertPretrainer(config)
+    x = np.random.default_rng(0).standard_normal([6, 8]).astype(np.float32) * 20
+    for block in (
+        model.bert.encoder.transformer_layers[0].intermediate,
+        model.cls.predictions.transform,
+    ):
+        kernel, bias = block.dense.kernel.numpy(), block.dense.bias.numpy()
+        expected = NUMPY_ACTIVATIONS[act](x.astype(np.float64) @ kernel + bias)
+        if block.layer_norm is not None:  # the transform normalises after the activation
+            mean, var = expected.mean(-1, keepdims=True), expected.var(-1, keepdims=True)
+            expected = (expected - mean) / np.sqrt(var + 1e-12)
+        assert_close(block(x), expected, f"{act} in {block.path}", rtol=1e-4)
+    out = model.bert(np.ones([2, 5], np.int32))
     assert out["sequence_output"].shape == (2, 5, 8)
+
+
+def test_get_shape_list_builds_a_shape_op_only_for_unknown_dimensions():
+    def trace(signature):
+        graph = tf.function(lambda x: tf.constant(0)).get_concrete_function(signature).graph
+        with graph.as_default():
+            shape = layers.get_shape_list(graph.inputs[0])
+        return shape, [op.type for op in graph.get_operations()]
+
+    shape, ops = trace(tf.TensorSpec([2, 3], tf.float32))
+    assert shape == [2, 3] and "Shape" not in ops
+    shape, ops = trace(tf.TensorSpec([None, 3], tf.float32))
+    assert isinstance(shape[0], tf.Tensor) and shape[1] == 3 and ops.count("Shape") == 1
 
 
 # ----------------------------------------------------------------- heads
@@ -302,6 +452,46 @@ def test_masked_lm_loss_of_all_padding_is_zero():
     assert float(loss) == 0.0 and per_example.shape == (2,)
     loss, _ = heads.weighted_cross_entropy(log_probs, [1, 2], 5, [1.0, 0.0])
     np.testing.assert_allclose(float(loss), -np.log(0.2) / (1 + 1e-5), rtol=1e-6)
+
+
+def test_pretraining_heads_are_callable_and_give_both_log_probs(released_pretrainer, features):
+    model = released_pretrainer
+    bert_out = model.bert(features["input_ids"], features["input_mask"], features["segment_ids"])
+    positions = features["masked_lm_positions"]
+    mlm, nsp = model.cls(
+        bert_out["sequence_output"],
+        bert_out["pooled_output"],
+        positions,
+        model.bert.embedding_table,
+    )
+    out = model(features)
+    np.testing.assert_array_equal(mlm, out["masked_lm_log_probs"])
+    np.testing.assert_array_equal(nsp, out["next_sentence_log_probs"])
+    assert mlm.shape == (positions.size, model.config.vocab_size) and nsp.shape == (
+        len(positions),
+        2,
+    )
+
+
+def test_classifier_dropout_prob_is_an_argument_defaulting_to_the_originals(config, features):
+    assert BertClassifier(config, 3).dropout_prob == models.CLASSIFIER_DROPOUT_PROB == 0.1
+    # No dropout in the encoder: only the classifier's can change the logits.
+    values = {**config.to_dict(), "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    model = BertClassifier(BertConfig.from_dict(values), 3, dropout_prob=0.0)
+    np.testing.assert_array_equal(
+        model(features, training=True)["logits"], model(features, training=False)["logits"]
+    )
+    model.dropout_prob = 0.5
+    assert not np.allclose(
+        model(features, training=True)["logits"], model(features, training=False)["logits"]
+    )
+    with pytest.raises(InputError, match="dropout_prob"):
+        BertClassifier(config, 3, dropout_prob=1.0)
+
+
+def test_classifier_default_dropout_follows_the_module_constant(config, monkeypatch):
+    monkeypatch.setattr(models, "CLASSIFIER_DROPOUT_PROB", 0.0)
+    assert BertClassifier(config, 3).dropout_prob == 0.0
 
 
 def test_mixed_precision_keeps_float32_variables_and_losses(config, features):

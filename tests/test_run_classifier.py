@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ from absl import flags
 from absl import logging as absl_logging
 from state_compare import assert_state_close
 
-from official_bert import checkpoints, classifier, classifier_features, models
+from official_bert import checkpoints, classifier, classifier_features, distribute, models
 from official_bert.modeling import BertConfig
 from official_bert.training import Trainer, TrainerConfig
 
@@ -361,11 +362,13 @@ def test_its_checkpoint_reloads_with_init_checkpoint_and_tpu_padding_weighs_noth
     uninterrupted_dir, uninterrupted = mnli_run
     output_dir = tmp_path / "out"
     flag_values = tiny_flags(
-        files, output_dir, do_train=False, use_tpu=True,
+        files, output_dir, do_train=False,
         init_checkpoint=str(uninterrupted_dir / "model.ckpt-3"),
     )  # fmt: skip
-    # use_tpu pads eval and predict to whole batches; the default strategy stands in for a TPU.
-    result = classifier.run(flag_values, strategy=tf.distribute.get_strategy())
+    # A TPU strategy pads eval and predict to whole batches (and looks embeddings up
+    # by one-hot matmul); the default strategy stands in for a TPU.
+    with mock.patch.object(distribute, "is_tpu_strategy", lambda strategy: True):
+        result = classifier.run(flag_values, strategy=tf.distribute.get_strategy())
     eval_records = read_records(str(output_dir / "eval.tf_record"))
     predict_records = read_records(str(output_dir / "predict.tf_record"))
     assert [r["is_real_example"] for r in eval_records] == [[1]] * 6 + [[0]] * 2

@@ -3,10 +3,13 @@
 import json
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
+from reference import original_tokenization
 
-from official_bert import tokenization
+from official_bert import tf_tokenization, tokenization
+from official_bert.errors import InputError, MissingFileError
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
 VOCAB_FILE = os.path.join(GOLDEN_DIR, "uncased_vocab.txt")
@@ -25,6 +28,15 @@ def _case_id(case):
 def full_tokenizers():
     return {
         lower: tokenization.FullTokenizer(VOCAB_FILE, do_lower_case=lower)
+        for lower in (True, False)
+    }
+
+
+@pytest.fixture(scope="module")
+def reference_tokenizers():
+    """The plain port of the original (tests/reference), the oracle of these tests."""
+    return {
+        lower: original_tokenization.FullTokenizer(VOCAB_FILE, do_lower_case=lower)
         for lower in (True, False)
     }
 
@@ -81,11 +93,53 @@ def test_tf_text_tokenizer_matches_golden_case(tf_golden_outputs, case):
     assert ids == case["ids"]
 
 
+@pytest.mark.parametrize("case", GOLDEN_CASES, ids=_case_id)
+def test_reference_port_matches_golden_case(reference_tokenizers, case):
+    # The oracle of the property tests and the benchmarks' speed reference must
+    # itself give the original's output.
+    reference = reference_tokenizers[case["do_lower_case"]]
+    assert reference.basic_tokenizer.tokenize(case["text"]) == case["basic"]
+    tokens = reference.tokenize(case["text"])
+    assert tokens == case["tokens"]
+    assert reference.convert_tokens_to_ids(tokens) == case["ids"]
+
+
 def test_golden_cases_cover_both_casings():
     assert {case["do_lower_case"] for case in GOLDEN_CASES} == {True, False}
 
 
 # ----------------------------------------------------------------------------- behaviours
+
+# Every code point of the Basic Multilingual Plane, and each end (and its
+# neighbours) of every CJK range and plane.
+_CODE_POINTS = sorted(
+    set(range(0x10000))
+    | {
+        cp + d
+        for lo, hi in tokenization.CJK_RANGES + ((0, 0x10FFFF),)
+        for cp in (lo, hi)
+        for d in (-1, 0, 1)
+        if 0 <= cp + d <= 0x10FFFF
+    }
+    | set(range(0x10000, 0x110000, 97))
+)
+
+
+def test_cjk_check_matches_the_original_ranges():
+    original = original_tokenization.BasicTokenizer()._is_chinese_char
+    expected = [cp for cp in _CODE_POINTS if original(cp)]
+    assert [cp for cp in _CODE_POINTS if tokenization._is_chinese_char(cp)] == expected
+    assert [cp for cp in _CODE_POINTS if tokenization.BasicTokenizer()._is_chinese_char(cp)] == (
+        expected
+    )
+
+
+@pytest.mark.parametrize("name", ["_is_whitespace", "_is_control", "_is_punctuation"])
+def test_character_classes_match_the_original(name):
+    original, ours = getattr(original_tokenization, name), getattr(tokenization, name)
+    chars = [chr(cp) for cp in _CODE_POINTS if not 0xD800 <= cp <= 0xDFFF]
+    assert [c for c in chars if ours(c)] == [c for c in chars if original(c)]
+
 
 # Texts for each family where stock tensorflow_text.BertTokenizer differs from the original.
 EDGE_TEXTS = [
@@ -217,6 +271,20 @@ def test_tf_text_tokenizer_rejects_non_vector_input(tf_tokenizers):
         tf_tokenizers[True].tokenize(tf.constant("scalar"))
 
 
+def test_tf_text_tokenizer_is_the_one_in_tf_tokenization():
+    assert tokenization.TFTextTokenizer is tf_tokenization.TFTextTokenizer
+    assert "TFTextTokenizer" in dir(tokenization)
+    with pytest.raises(AttributeError, match="NoSuchName"):
+        tokenization.NoSuchName  # noqa: B018
+
+
+def test_table_entry_that_overflows_int32_is_rejected():
+    table = np.zeros(1 << tf_tokenization._BLOCK_BITS, np.int64)
+    table[0x41] = 1 << 31
+    with pytest.raises(OverflowError, match="U\\+0041"):
+        tf_tokenization._two_level(table)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
@@ -252,6 +320,16 @@ def test_load_vocab_numbers_lines_and_strips_them(tmp_path):
 def test_decode_utf8_strict_names_the_input_and_bytes():
     with pytest.raises(ValueError, match=r"line 7 of train\.tsv is not valid UTF-8.*\\xff"):
         tokenization.decode_utf8_strict(b"abc\xffdef", source="line 7 of train.tsv")
+
+
+def test_bad_vocab_errors_are_input_errors(tmp_path):
+    # Entry points print an InputError's message alone: these are the user's to fix.
+    with pytest.raises(MissingFileError):
+        tokenization.load_vocab(str(tmp_path / "missing.txt"))
+    path = tmp_path / "vocab.txt"
+    path.write_bytes(b"\xff\n")
+    with pytest.raises(InputError):
+        tokenization.load_vocab(str(path))
 
 
 def test_convert_to_unicode_rejects_other_types():

@@ -1,6 +1,7 @@
-"""Property tests: TFTextTokenizer gives exactly FullTokenizer's output on random text.
+"""Property tests: on random text, FullTokenizer and TFTextTokenizer give the original's output.
 
-Each example is a batch of strings, so one in-graph call checks many texts.
+The oracle is the plain port of the original in tests/reference. Each example
+is a batch of strings, so one in-graph call checks many texts.
 """
 
 import functools
@@ -9,6 +10,7 @@ import os
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import original_tokenization
 
 from official_bert import tokenization
 
@@ -56,10 +58,12 @@ batch = st.lists(text, min_size=BATCH_SIZE, max_size=BATCH_SIZE)
 
 @functools.cache
 def _tokenizers(lower):
+    reference = original_tokenization.FullTokenizer(VOCAB_FILE, do_lower_case=lower)
     full = tokenization.FullTokenizer(VOCAB_FILE, do_lower_case=lower)
     in_graph = tokenization.TFTextTokenizer(VOCAB_FILE, do_lower_case=lower)
     spec = [tf.TensorSpec([None], tf.string)]
     return (
+        reference,
         full,
         tf.function(in_graph.basic_tokenize, input_signature=spec),
         tf.function(in_graph.tokenize, input_signature=spec),
@@ -68,16 +72,20 @@ def _tokenizers(lower):
 
 
 def _check_batch(texts, lower):
-    full, tf_basic, tf_tokenize, _ = _tokenizers(lower)
+    reference, full, tf_basic, tf_tokenize, _ = _tokenizers(lower)
     strings = tf.constant([t.encode("utf-8") if isinstance(t, str) else t for t in texts])
     words = [[w.decode("utf-8") for w in row] for row in tf_basic(strings).to_list()]
     ids = tf_tokenize(strings).to_list()
     for text, got_words, got_ids in zip(texts, words, ids):
-        expected_words = full.basic_tokenizer.tokenize(text)  # the uncached original algorithm
-        tokens = full.tokenize(text)
-        assert tokens == full.wordpiece_tokenizer.tokenize(" ".join(expected_words)), text
+        expected_words = reference.basic_tokenizer.tokenize(text)
+        expected_tokens = reference.tokenize(text)
+        # FullTokenizer (cached) and its uncached BasicTokenizer and WordpieceTokenizer.
+        assert full.tokenize(text) == expected_tokens, text
+        assert full.basic_tokenizer.tokenize(text) == expected_words, text
+        assert full.wordpiece_tokenizer.tokenize(" ".join(expected_words)) == expected_tokens, text
+        # TFTextTokenizer.
         assert got_words == expected_words, text
-        assert got_ids == full.convert_tokens_to_ids(tokens), text
+        assert got_ids == reference.convert_tokens_to_ids(expected_tokens), text
 
 
 @SETTINGS
@@ -109,9 +117,10 @@ word_from_pieces = st.lists(
 def test_in_graph_word_pieces_equal_greedy_longest_match_first(words):
     # Words glued from vocabulary pieces exercise the longest-match search itself
     # (random Unicode mostly ends in [UNK]).
-    full, _, _, in_graph = _tokenizers(True)
+    reference, full, _, _, in_graph = _tokenizers(True)
     got = in_graph._wordpiece.tokenize(tf.constant(words)).to_list()
     for word, ids in zip(words, got):
-        expected = full.wordpiece_tokenizer._tokenize_word(word)
+        expected = reference.wordpiece_tokenizer.tokenize(word)
+        assert full.wordpiece_tokenizer._tokenize_word(word) == expected, word
         assert full._word_pieces(word) == expected, word
-        assert ids == full.convert_tokens_to_ids(expected), word
+        assert ids == reference.convert_tokens_to_ids(expected), word

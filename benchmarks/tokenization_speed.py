@@ -2,10 +2,10 @@
 
 Tokenizes about 20k lines (the non-blank lines of the demo corpus, repeated)
 into word-piece ids with four implementations, in paired rounds in one
-process (see ../shared/BENCHMARKS.md):
+process (see README.md):
 
   original   the original google-research/bert algorithm in pure Python with no
-             caching (a reference copy lives in this file, `OriginalTokenizer`)
+             caching (the port in tests/reference/original_tokenization.py)
   full       official_bert.tokenization.FullTokenizer (per-token cache, cleared
              at the start of every round)
   tf_text    official_bert.tokenization.TFTextTokenizer, batches in tf.function
@@ -17,121 +17,26 @@ every line (and on the golden edge cases), and reports how often stock agrees.
 Reports lines/s (median and best), speed-ups over the original (median of the
 per-round ratios) and the ratio of tf_text's time to stock's.
 
-    python benchmarks/tokenize.py [--lines 20000] [--rounds 7] [--batch_size 1024]
+    python benchmarks/tokenization_speed.py [--lines 20000] [--rounds 7] [--batch_size 1024]
 """
 
 from __future__ import annotations
 
-import _benchpath  # noqa: F401, I001  (first: puts the repository root on sys.path)
-
+import argparse
+import json
 import os
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse
-import json
-import statistics
-import time
-import unicodedata
-
 import tensorflow as tf
 import tensorflow_text as tf_text
-from _timing import _CLOCK_TICKS, _own_ticks, _total_busy_ticks, loadavg
+from _references import GOLDEN, reference_port
+from _timing import timed_rounds
 
 from official_bert import tokenization
 
-REPO = _benchpath.ROOT
-GOLDEN = os.path.join(REPO, "tests", "golden")
-
-
-class OriginalTokenizer:
-    """The original algorithm step by step, with no caching: the speed reference.
-
-    Same steps and data structures as google-research/bert's FullTokenizer
-    (character loops with unicodedata look-ups, lists of characters, joined
-    substrings in the word-piece search).
-    """
-
-    def __init__(self, vocab: dict[str, int], do_lower_case: bool):
-        self.vocab = vocab
-        self.do_lower_case = do_lower_case
-
-    def tokenize(self, text: str) -> list[str]:
-        text = self._clean(text)
-        text = self._space_cjk(text)
-        pieces = []
-        for token in text.strip().split():
-            if self.do_lower_case:
-                token = self._strip_accents(token.lower())
-            pieces.extend(self._split_punctuation(token))
-        output = []
-        for word in " ".join(pieces).strip().split():
-            output.extend(self._wordpiece(word))
-        return output
-
-    @staticmethod
-    def _clean(text: str) -> str:
-        out = []
-        for c in text:
-            cp = ord(c)
-            if cp == 0 or cp == 0xFFFD or tokenization._is_control(c):
-                continue
-            out.append(" " if tokenization._is_whitespace(c) else c)
-        return "".join(out)
-
-    @staticmethod
-    def _space_cjk(text: str) -> str:
-        out = []
-        for c in text:
-            if tokenization._is_chinese_char(ord(c)):
-                out.extend((" ", c, " "))
-            else:
-                out.append(c)
-        return "".join(out)
-
-    @staticmethod
-    def _strip_accents(text: str) -> str:
-        out = []
-        for c in unicodedata.normalize("NFD", text):
-            if unicodedata.category(c) != "Mn":
-                out.append(c)
-        return "".join(out)
-
-    def _split_punctuation(self, text: str) -> list[str]:
-        chars = list(text)
-        output: list[list[str]] = []
-        start_new_word = True
-        for c in chars:
-            if tokenization._is_punctuation(c):
-                output.append([c])
-                start_new_word = True
-            else:
-                if start_new_word:
-                    output.append([])
-                start_new_word = False
-                output[-1].append(c)
-        return ["".join(x) for x in output]
-
-    def _wordpiece(self, word: str) -> list[str]:
-        chars = list(word)
-        if len(chars) > tokenization.MAX_INPUT_CHARS_PER_WORD:
-            return [tokenization.UNK_TOKEN]
-        start, pieces = 0, []
-        while start < len(chars):
-            end, piece = len(chars), None
-            while start < end:
-                candidate = "".join(chars[start:end])
-                if start > 0:
-                    candidate = "##" + candidate
-                if candidate in self.vocab:
-                    piece = candidate
-                    break
-                end -= 1
-            if piece is None:
-                return [tokenization.UNK_TOKEN]
-            pieces.append(piece)
-            start = end
-        return pieces
+original_tokenization = reference_port("original_tokenization")
 
 
 def read_lines(path: str, count: int) -> list[str]:
@@ -157,8 +62,7 @@ def main() -> None:
     batches = [
         tf.constant(lines[i : i + args.batch_size]) for i in range(0, len(lines), args.batch_size)
     ]
-    vocab = tokenization.load_vocab(args.vocab_file)
-    original = OriginalTokenizer(vocab, lower)
+    original = original_tokenization.FullTokenizer(args.vocab_file, do_lower_case=lower)
     full = tokenization.FullTokenizer(args.vocab_file, do_lower_case=lower)
     start = time.perf_counter()
     ours = tokenization.TFTextTokenizer(args.vocab_file, do_lower_case=lower)
@@ -169,7 +73,7 @@ def main() -> None:
     stock_fn = tf.function(lambda s: stock.tokenize(s).merge_dims(1, 2), input_signature=spec)
 
     def run_original():
-        return [[vocab[t] for t in original.tokenize(line)] for line in lines]
+        return [original.convert_tokens_to_ids(original.tokenize(line)) for line in lines]
 
     def run_full():
         full._cache.clear()  # every round starts cold
@@ -203,7 +107,7 @@ def main() -> None:
     golden_texts = [c["text"] for c in cases]
     golden_ours = ours_fn(tf.constant(golden_texts)).to_list()
     golden_stock = stock_fn(tf.constant(golden_texts)).to_list()
-    golden_original = [[vocab[t] for t in original.tokenize(t)] for t in golden_texts]
+    golden_original = [original.convert_tokens_to_ids(original.tokenize(t)) for t in golden_texts]
     assert golden_original == [c["ids"] for c in cases], "reference differs from golden ids"
     assert golden_ours == golden_original, "TFTextTokenizer differs on a golden case"
     assert [full.convert_tokens_to_ids(full.tokenize(t)) for t in golden_texts] == golden_original
@@ -214,46 +118,27 @@ def main() -> None:
         f"{golden_stock_agrees}/{len(cases)} golden cases"
     )
 
-    kept, dropped = [], []
-    for r in range(args.rounds):
-        busy0, own0, wall0 = _total_busy_ticks(), _own_ticks(), time.perf_counter()
-        times = {}
-        for name, fn in variants.items():
-            start = time.perf_counter()
-            fn()
-            times[name] = time.perf_counter() - start
-        wall = time.perf_counter() - wall0
-        other = ((_total_busy_ticks() - busy0) - (_own_ticks() - own0)) / _CLOCK_TICKS / wall
-        line = ", ".join(f"{k} {len(lines) / v:,.0f}" for k, v in times.items())
-        print(f"round {r} (lines/s): {line}; other load {other:.2f} cores; loadavg {loadavg()}")
-        (kept if other <= args.max_other_cores else dropped).append(times)
-    noisy = not kept
-    if noisy:
-        print(f"every round had other load above {args.max_other_cores} cores: keeping all (noisy)")
-        kept = dropped
-    elif dropped:
-        print(f"dropped {len(dropped)} rounds with other load above {args.max_other_cores} cores")
+    def lines_per_s(round_times: dict[str, float]) -> str:
+        return "lines/s " + ", ".join(f"{k} {len(lines) / v:,.0f}" for k, v in round_times.items())
 
-    def median_ratio(num, den):
-        return statistics.median(t[num] / t[den] for t in kept)
-
-    results = {"lines": len(lines), "rounds_kept": len(kept), "noisy": noisy, "variants": {}}
-    print(f"\n{len(lines)} lines, do_lower_case={lower}, {len(kept)} rounds kept")
+    times = timed_rounds(variants, args.rounds, args.max_other_cores, describe=lines_per_s)
+    num_kept = len(times.kept)
+    results = {"lines": len(lines), "rounds_kept": num_kept, "noisy": times.noisy, "variants": {}}
+    print(f"\n{len(lines)} lines, do_lower_case={lower}, {num_kept} rounds kept")
     print("| variant | median lines/s | best lines/s | speed-up over original |")
     print("| --- | --- | --- | --- |")
     for name in variants:
-        values = [t[name] for t in kept]
         figures = {
-            "median_lines_per_s": len(lines) / statistics.median(values),
-            "best_lines_per_s": len(lines) / min(values),
-            "speedup_over_original": median_ratio("original", name),
+            "median_lines_per_s": len(lines) / times.median_s(name),
+            "best_lines_per_s": len(lines) / times.best_s(name),
+            "speedup_over_original": times.speedup(name, "original"),
         }
         results["variants"][name] = figures
         print(
             f"| {name} | {figures['median_lines_per_s']:,.0f} | {figures['best_lines_per_s']:,.0f}"
             f" | {figures['speedup_over_original']:.2f}× |"
         )
-    results["tf_text_time_over_stock"] = median_ratio("tf_text", "stock")
+    results["tf_text_time_over_stock"] = times.ratio("tf_text", "stock")
     results["full_speedup_over_original"] = results["variants"]["full"]["speedup_over_original"]
     print(
         f"tf_text time / stock time: {results['tf_text_time_over_stock']:.2f} "
