@@ -249,7 +249,13 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         self._use_decay: list[bool] = []
         # One compiled update per optimizer: a module-level tf.function would
         # keep the first model's variables alive in its traces.
-        self._fused_update = tf.function(_apply_adam_weight_decay, jit_compile=True)
+        # A function object of its own, too: tf.function counts retraces per
+        # Python function, and one shared function traced once per optimizer
+        # would warn of "excessive retracing" after a few optimizers.
+        def fused_update(*args, **kwargs):
+            return _apply_adam_weight_decay(*args, **kwargs)
+
+        self._fused_update = tf.function(fused_update, jit_compile=True)
 
     # ----------------------------------------------------------------- weight decay
 

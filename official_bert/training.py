@@ -25,8 +25,11 @@ sums the gradients across replicas before clipping them.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -37,10 +40,13 @@ import tensorflow as tf
 from absl import logging
 
 from official_bert import checkpoints, distribute, files
-from official_bert.errors import InputError
+from official_bert.errors import InputError, TrainingInterrupted
 from official_bert.optimization import AdamWeightDecayOptimizer, create_optimizer
 
 SUM = tf.distribute.ReduceOp.SUM
+# With --log_every_n_steps=0, a progress line about this often (seconds): short
+# enough that a CPU user sees training move, long enough not to flood the log.
+AUTO_LOG_SECONDS = 30.0
 # The original's file of evaluation results, in `output_dir`.
 EVAL_RESULTS_FILENAME = "eval_results.txt"
 # TensorBoard shows summaries tagged with this plugin name as scalar plots.
@@ -277,6 +283,9 @@ class Trainer:
             )
         else:
             self._forward_backward = self._forward_backward_eager
+        with tf.init_scope():
+            # Read by the training loop before every step: see `request_stop`.
+            self._stop_requested = tf.Variable(False, trainable=False, name="stop_requested")
         self._train_loop = tf.function(self._train_loop_eager)
         self._eval_step = tf.function(self._eval_step_eager, reduce_retracing=True)
         self._predict_step = tf.function(self._predict_step_eager, reduce_retracing=True)
@@ -403,34 +412,47 @@ class Trainer:
         loss_sum = tf.constant(0.0)
         examples = tf.constant(0.0)
         learning_rate = tf.constant(0.0)
+        steps = tf.constant(0)
         for _ in tf.range(num_steps):
+            # A stop request (SIGINT/SIGTERM, see `train`) ends the call at the
+            # next step boundary, however many steps it was given.
+            if self._stop_requested:
+                break
             loss, count, rate = self.strategy.run(self._replica_train_step, args=(next(iterator),))
             loss_sum += self.strategy.reduce(SUM, loss, axis=None)
             examples += self.strategy.reduce(SUM, count, axis=None)
             learning_rate = self.strategy.experimental_local_results(rate)[0]
+            steps += 1
         return {
-            "loss": loss_sum / tf.cast(num_steps, tf.float32),
+            "loss": loss_sum / tf.cast(tf.maximum(steps, 1), tf.float32),
             "learning_rate": learning_rate,
             "examples": examples,
+            "steps": steps,
         }
 
     def train_steps(self, iterator, num_steps: int) -> dict[str, float]:
-        """Runs `num_steps` training steps in one `tf.function` call.
+        """Runs up to `num_steps` training steps in one `tf.function` call.
 
         Args:
           iterator: an iterator over `self.distribute(...)`.
-          num_steps: the number of steps (>= 1).
+          num_steps: the number of steps (>= 1); fewer run when a stop is
+            requested (`request_stop`).
 
         Returns:
           `loss` (the mean over the steps of the global batch's loss),
-          `learning_rate` (the rate the last step used) and `examples`.
+          `learning_rate` (the rate the last step used), `examples` and
+          `steps` (the number of steps run).
         """
         logs = self._train_loop(iterator, tf.constant(num_steps, tf.int32))
         return {name: float(value.numpy()) for name, value in logs.items()}
 
-    def _next_stop(self, step: int, target: int) -> int:
-        """The next step at which to return to Python: loop size, checkpoint or end."""
-        stops = [target]
+    def request_stop(self) -> None:
+        """Makes the running (or next) `train_steps` call return at the next step boundary."""
+        self._stop_requested.assign(True)
+
+    def _next_stop(self, step: int, target: int, log_every: int) -> int:
+        """The next step at which to return to Python: log line, loop size, checkpoint or end."""
+        stops = [target, step + max(1, log_every)]
         for every in (self.config.iterations_per_loop, self.config.save_checkpoints_steps):
             stops.append((step // every + 1) * every)
         return min(stops)
@@ -438,18 +460,32 @@ class Trainer:
     def train(self, data: tf.data.Dataset | Callable, num_train_steps: int | None = None) -> dict:
         """Trains until `global_step == num_train_steps`, saving checkpoints on the way.
 
+        A progress line (step, loss, learning rate, examples/s, ETA) is logged
+        every `config.log_every_n_steps` steps, or about every
+        `AUTO_LOG_SECONDS` seconds when that is 0; at most
+        `config.iterations_per_loop` steps run per `tf.function` call.
+
+        Called from the main thread, training stops on SIGINT or SIGTERM at the
+        next step boundary (the steps run in a worker thread so that the
+        signal is seen at once), writes a checkpoint and raises
+        `TrainingInterrupted`; a second signal exits the process at once
+        (the last checkpoint stays intact: checkpoints are written atomically).
+
         Args:
           data: a dataset function (preferred; see `distribute`) or a dataset of
             global batches; it must not run out before training ends.
           num_train_steps: where to stop; default `config.num_train_steps`.
 
         Returns:
-          The logs of the last loop (`step`, `loss`, `learning_rate`,
-          `examples_per_sec`), or {} if training was already done.
+          The logs of the last call (`step`, `loss`, `learning_rate`,
+          `examples_per_sec`, `steps_per_sec`), or {} if training was already done.
+
+        Raises:
+          TrainingInterrupted: on SIGINT/SIGTERM, after the checkpoint is written.
         """
         target = num_train_steps if num_train_steps is not None else self.config.num_train_steps
         if not target:
-            raise ValueError("num_train_steps must be set to train.")
+            raise InputError("num_train_steps must be set to train.")
         step = self.global_step
         if step >= target:
             logging.info("global_step %d >= num_train_steps %d: nothing to train.", step, target)
@@ -457,36 +493,56 @@ class Trainer:
         logging.info("***** Training from step %d to %d *****", step, target)
         iterator = iter(self.distribute(data))
         writer = self._summary_writer()
+        progress = _Progress(step, target, self.config.log_every_n_steps)
         logs: dict = {}
-        while step < target:
-            num_steps = self._next_stop(step, target) - step
-            start = time.perf_counter()
-            result = self.train_steps(iterator, num_steps)
-            elapsed = time.perf_counter() - start
-            step = self.global_step
-            logs = {
-                "step": step,
-                "loss": result["loss"],
-                "learning_rate": result["learning_rate"],
-                "examples_per_sec": result["examples"] / elapsed,
-                "steps_per_sec": num_steps / elapsed,
-            }
-            logging.info(
-                "step = %d, loss = %.6f, learning_rate = %.6g, examples/sec = %.2f",
-                step,
-                logs["loss"],
-                logs["learning_rate"],
-                logs["examples_per_sec"],
-            )
-            with writer.as_default(step=step):
-                write_scalar_summary("loss", logs["loss"])
-                write_scalar_summary("learning_rate", logs["learning_rate"])
-                write_scalar_summary("examples/sec", logs["examples_per_sec"])
-                write_scalar_summary("global_step/sec", logs["steps_per_sec"])
-            if step % self.config.save_checkpoints_steps == 0 or step >= target:
-                self.save_checkpoint()
+        with _StopOnSignals(self) as stopper:
+            while step < target:
+                num_steps = self._next_stop(step, target, progress.steps_per_call()) - step
+                start = time.perf_counter()
+                result = stopper.call(self.train_steps, iterator, num_steps)
+                elapsed = time.perf_counter() - start
+                step = self.global_step
+                done = int(result["steps"])
+                if done:
+                    logs = {
+                        "step": step,
+                        "loss": result["loss"],
+                        "learning_rate": result["learning_rate"],
+                        "examples_per_sec": result["examples"] / elapsed,
+                        "steps_per_sec": done / elapsed,
+                    }
+                    progress.update(step, done, elapsed, logs)
+                    with writer.as_default(step=step):
+                        write_scalar_summary("loss", logs["loss"])
+                        write_scalar_summary("learning_rate", logs["learning_rate"])
+                        write_scalar_summary("examples/sec", logs["examples_per_sec"])
+                        write_scalar_summary("global_step/sec", logs["steps_per_sec"])
+                if stopper.signum is not None:
+                    writer.flush()
+                    self._stop_on_signal(stopper.signum, step, target)
+                if step % self.config.save_checkpoints_steps == 0 or step >= target:
+                    self.save_checkpoint()
         writer.flush()
         return logs
+
+    def _stop_on_signal(self, signum: int, step: int, target: int) -> None:
+        """Writes a checkpoint of `step` and raises `TrainingInterrupted`."""
+        name = signal.Signals(signum).name
+        prefix = None
+        if self.is_chief:
+            state = checkpoints.latest_checkpoint(self.config.output_dir)
+            if state and checkpoints.checkpoint_step(state) == step:
+                prefix = state
+            else:
+                prefix = self.save_checkpoint()
+        where = f"checkpoint {prefix}" if prefix else f"the chief's checkpoint of step {step}"
+        message = (
+            f"{name} received: training stopped at step {step} of {target}, {where} written. "
+            f"Run the same command again (same --output_dir={self.config.output_dir}) to "
+            "resume from it."
+        )
+        logging.warning("%s", message)
+        raise TrainingInterrupted(message, signum, prefix)
 
     def _summary_writer(self):
         if self.is_chief:
@@ -539,6 +595,15 @@ class Trainer:
         logging.info("***** Eval results *****")
         for key in sorted(result):
             logging.info("  %s = %s", key, str(result[key]))
+        if self.is_chief:
+            # As the Estimator: every metric at its global step, under output_dir/eval.
+            writer = tf.summary.create_file_writer(os.path.join(self.config.output_dir, "eval"))
+            with writer.as_default(step=self.global_step):
+                for key in sorted(result):
+                    if key != "global_step":
+                        write_scalar_summary(key, float(result[key]))
+            writer.flush()
+            writer.close()
         return result
 
     def _predict_step_eager(self, batch):
@@ -560,6 +625,133 @@ class Trainer:
             key: np.concatenate(parts) if parts else np.zeros([0])
             for key, parts in collected.items()
         }
+
+
+class _Progress:
+    """Decides how many steps run per call and logs the progress lines.
+
+    With `log_every_n_steps` > 0 a line comes every that many steps. With 0
+    the first call runs one step (it also traces and compiles), and later calls
+    are sized from the measured step time to end about every AUTO_LOG_SECONDS.
+    """
+
+    def __init__(self, step: int, target: int, log_every_n_steps: int):
+        self.start_step = step
+        self.target = target
+        self.log_every_n_steps = log_every_n_steps
+        self._seconds_per_step: float | None = None
+        self._calls = 0
+        self._last_logged = step
+
+    def steps_per_call(self) -> int:
+        if self.log_every_n_steps > 0:
+            return self.log_every_n_steps
+        if self._seconds_per_step is None:
+            return 1
+        return max(1, int(AUTO_LOG_SECONDS / max(self._seconds_per_step, 1e-6)))
+
+    def update(self, step: int, steps: int, elapsed: float, logs: Mapping[str, float]) -> None:
+        self._calls += 1
+        if self._calls > 1 or self._seconds_per_step is None:
+            # The first call includes tracing: replaced by the next measurement.
+            per_step = elapsed / steps
+            if self._seconds_per_step is None or self._calls <= 2:
+                self._seconds_per_step = per_step
+            else:
+                self._seconds_per_step = 0.5 * self._seconds_per_step + 0.5 * per_step
+        due = (
+            self.log_every_n_steps <= 0
+            or step % self.log_every_n_steps == 0
+            or step >= self.target
+            or step - self._last_logged >= self.log_every_n_steps
+        )
+        if not due:
+            return
+        self._last_logged = step
+        remaining = (self.target - step) * (self._seconds_per_step or 0.0)
+        logging.info(
+            "step = %d/%d, loss = %.6f, learning_rate = %.6g, examples/sec = %.2f, ETA = %s",
+            step,
+            self.target,
+            logs["loss"],
+            logs["learning_rate"],
+            logs["examples_per_sec"],
+            _format_duration(remaining) if self._calls > 1 or step >= self.target else "?",
+        )
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{seconds:02d}s"
+    return f"{seconds}s"
+
+
+class _StopOnSignals:
+    """Within `with`: SIGINT and SIGTERM stop training at the next step boundary.
+
+    Python runs signal handlers only in the main thread, between bytecodes: a
+    handler would wait for the whole `tf.function` call to return. So each call
+    runs in a worker thread (`call`) while the main thread waits in short
+    slices, runs the handler at once, and asks the trainer to stop; the loop
+    then returns at the next step boundary. A second signal exits the process
+    at once. Outside the main thread (a notebook's worker, a test harness's
+    thread) nothing is installed and calls run in place.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self.signum: int | None = None
+        self._active = threading.current_thread() is threading.main_thread()
+        self._previous: dict = {}
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> _StopOnSignals:
+        self.trainer._stop_requested.assign(False)
+        if self._active:
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="official_bert-train"
+            )
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self.trainer._stop_requested.assign(False)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.signum is not None:
+            logging.error("Second %s: exiting now. The last checkpoint written is intact.", name)
+            logging.flush()
+            os._exit(128 + signum)
+        self.signum = signum
+        logging.warning(
+            "%s received: stopping at the next step boundary and writing a checkpoint "
+            "(send it again to exit at once).",
+            name,
+        )
+        self.trainer.request_stop()
+
+    def call(self, fn: Callable, *args: Any) -> Any:
+        if self._executor is None:
+            return fn(*args)
+        future = self._executor.submit(fn, *args)
+        while True:
+            try:
+                return future.result(timeout=0.2)
+            except concurrent.futures.TimeoutError:
+                continue
 
 
 def _check_no_newer_checkpoints(output_dir: str, latest: str) -> None:

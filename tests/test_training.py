@@ -10,6 +10,7 @@ strategy, each step's global batch is the same set of examples.
 import importlib.util
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -118,7 +119,12 @@ def test_released_checkpoint_initialises_every_variable_and_logs_the_listing(tmp
 
 # The reference run: 5 steps on one device, a schedule of 20 steps, a
 # checkpoint and a log line every 2 steps (and at the end).
-RUN_SETTINGS = {"num_train_steps": 20, "save_checkpoints_steps": 2, "iterations_per_loop": 2}
+RUN_SETTINGS = {
+    "num_train_steps": 20,
+    "save_checkpoints_steps": 2,
+    "iterations_per_loop": 2,
+    "log_every_n_steps": 2,
+}
 RUN_STEPS = 5
 
 
@@ -391,3 +397,43 @@ def test_a_folder_without_its_state_file_resumes_instead_of_overwriting(tmp_path
     assert resumed.global_step == 2
     assert resumed.train(dw.dataset_fn, 2) == {}
     assert (tmp_path / "model.ckpt-2.data-00000-of-00001").read_bytes() == saved
+
+
+def test_progress_lines_come_every_n_steps_with_an_eta(tmp_path, caplog):
+    trainer = dw.make_trainer(
+        None, str(tmp_path), num_train_steps=6, iterations_per_loop=100, log_every_n_steps=3
+    )
+    with caplog.at_level("INFO"):
+        trainer.train(dw.dataset_fn, 6)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step = ")]
+    assert [line.split(",")[0] for line in lines] == ["step = 3/6", "step = 6/6"]
+    assert re.search(r"loss = \S+, learning_rate = \S+, examples/sec = \S+, ETA = 0s$", lines[1])
+
+
+def test_automatic_logging_runs_one_step_first_then_sizes_calls_by_time(tmp_path, caplog):
+    trainer = dw.make_trainer(None, str(tmp_path), num_train_steps=7, iterations_per_loop=4)
+    assert trainer.config.log_every_n_steps == 0
+    with caplog.at_level("INFO"):
+        trainer.train(dw.dataset_fn, 7)
+    steps = [
+        r.getMessage().split(",")[0] for r in caplog.records if r.getMessage().startswith("step = ")
+    ]
+    # Step 1 alone (it traces); then calls of up to iterations_per_loop steps,
+    # since a tiny step takes far less than AUTO_LOG_SECONDS.
+    assert steps == ["step = 1/7", "step = 4/7", "step = 7/7"]
+
+
+def test_eval_metrics_are_written_as_scalars_under_eval(tmp_path):
+    trainer = dw.make_trainer(None, str(tmp_path), num_train_steps=2)
+    trainer.train(dw.dataset_fn, 2)
+    result = trainer.evaluate(dw.dataset_fn, steps=2)
+    seen = {}
+    for path in (tmp_path / "eval").glob("events.out.tfevents*"):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                seen[value.tag] = (event.step, float(tf.make_ndarray(value.tensor)))
+    assert sorted(seen) == sorted(k for k in result if k != "global_step")
+    for key, (step, value) in seen.items():
+        assert step == 2
+        np.testing.assert_allclose(value, result[key], rtol=1e-6)
