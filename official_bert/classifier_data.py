@@ -7,7 +7,9 @@ columns and build exactly its guids and labels, so the features written from the
 `classifier_features`) are the original's.
 
 Where the original failed with an `IndexError` or a `KeyError` on bad input, these
-processors raise an error that names the file, the line and the offending value.
+processors raise an `errors.InputError` that names the file, the line and the offending
+value; a split file without examples (empty, or only a header) is an `InputError`
+naming the file.
 
 Tasks are looked up by name in `PROCESSORS`; `register_processor` adds a task without
 editing this module:
@@ -28,6 +30,7 @@ from typing import Any, TypeVar
 import tensorflow as tf
 
 from official_bert import tokenization
+from official_bert.errors import InputError, MissingFileError
 
 
 @dataclasses.dataclass
@@ -118,11 +121,11 @@ class DataProcessor:
         ordinary characters, as in the original. A blank line gives an empty row.
 
         Raises:
-          FileNotFoundError: `input_file` does not exist.
-          ValueError: the file is not valid UTF-8 or not parseable as TSV.
+          MissingFileError (a FileNotFoundError): `input_file` does not exist.
+          InputError: the file is not valid UTF-8 or not parseable as TSV.
         """
         if not tf.io.gfile.exists(input_file):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{cls.__name__}: expected data file {input_file} does not exist; check "
                 "--data_dir and that the task's files keep their GLUE names."
             )
@@ -131,9 +134,25 @@ class DataProcessor:
             try:
                 return list(reader)
             except UnicodeDecodeError as e:
-                raise ValueError(f"{input_file} is not valid UTF-8 text: {e}") from e
+                raise InputError(f"{input_file} is not valid UTF-8 text: {e}") from e
             except csv.Error as e:
-                raise ValueError(f"{input_file}, line {reader.line_num}: {e}") from e
+                raise InputError(f"{input_file}, line {reader.line_num}: {e}") from e
+
+    def _create_examples_from(self, input_file: str, set_type: str) -> list[InputExample]:
+        """The examples of one split file, read by the processor's `_create_examples`.
+
+        Raises:
+          InputError: the file gives no example (it is empty or holds only a header).
+        """
+        examples = self._create_examples(self._read_tsv(input_file), set_type, input_file)
+        check_has_examples(examples, input_file)
+        return examples
+
+    def _create_examples(
+        self, lines: list[list[str]], set_type: str, input_file: str = "<tsv>"
+    ) -> list[InputExample]:
+        """The examples of the rows of one file (`input_file` is for error messages)."""
+        raise NotImplementedError(f"{type(self).__name__} does not read TSV rows.")
 
     def _example(
         self,
@@ -158,7 +177,7 @@ class DataProcessor:
             the placeholder label of a test example.
 
         Raises:
-          ValueError: the row has too few columns, or its label is not in
+          InputError: the row has too few columns, or its label is not in
             `get_labels()`.
         """
         source = f"{input_file}, line {line_index + 1}"
@@ -168,7 +187,7 @@ class DataProcessor:
             # A label counted from the end must not fall onto a text column.
             needed = max(needed, label + 1 if label >= 0 else needed - label)
         if len(row) < needed:
-            raise ValueError(
+            raise InputError(
                 f"{source}: expected at least {needed} tab-separated columns for "
                 f"{type(self).__name__}, found {len(row)}: {repr(list(row))[:300]}"
             )
@@ -176,7 +195,7 @@ class DataProcessor:
             label = tokenization.convert_to_unicode(row[label])
             labels = self.get_labels()
             if label not in labels:
-                raise ValueError(f"{source}: label {label!r} is not one of {labels}.")
+                raise InputError(f"{source}: label {label!r} is not one of {labels}.")
         return InputExample(
             guid=guid,
             text_a=tokenization.convert_to_unicode(row[text_a]),
@@ -208,6 +227,7 @@ class XnliProcessor(DataProcessor):
             if len(row) > 2 and row[2] == "contradictory":
                 row = row[:2] + ["contradiction"] + row[3:]
             examples.append(self._example(input_file, i, row, f"train-{i}", 0, 1, label=2))
+        check_has_examples(examples, input_file)
         return examples
 
     def get_dev_examples(self, data_dir: str) -> list[InputExample]:
@@ -218,10 +238,11 @@ class XnliProcessor(DataProcessor):
             if i == 0:
                 continue
             if not row:
-                raise ValueError(f"{input_file}, line {i + 1}: empty line.")
+                raise InputError(f"{input_file}, line {i + 1}: empty line.")
             if tokenization.convert_to_unicode(row[0]) != self.language:
                 continue
             examples.append(self._example(input_file, i, row, f"dev-{i}", 6, 7, label=1))
+        check_has_examples(examples, input_file, f" in language {self.language!r}")
         return examples
 
     def get_labels(self) -> list[str]:
@@ -249,9 +270,6 @@ class MnliProcessor(DataProcessor):
         """See base class."""
         return ["contradiction", "entailment", "neutral"]
 
-    def _create_examples_from(self, input_file: str, set_type: str) -> list[InputExample]:
-        return self._create_examples(self._read_tsv(input_file), set_type, input_file)
-
     def _create_examples(
         self, lines: list[list[str]], set_type: str, input_file: str = "<tsv>"
     ) -> list[InputExample]:
@@ -261,7 +279,7 @@ class MnliProcessor(DataProcessor):
             if i == 0:
                 continue
             if not row:
-                raise ValueError(f"{input_file}, line {i + 1}: empty line.")
+                raise InputError(f"{input_file}, line {i + 1}: empty line.")
             guid = f"{set_type}-{tokenization.convert_to_unicode(row[0])}"
             # Test rows have no label column: they all get the first label.
             label = "contradiction" if set_type == "test" else -1
@@ -287,9 +305,6 @@ class MrpcProcessor(DataProcessor):
     def get_labels(self) -> list[str]:
         """See base class."""
         return ["0", "1"]
-
-    def _create_examples_from(self, input_file: str, set_type: str) -> list[InputExample]:
-        return self._create_examples(self._read_tsv(input_file), set_type, input_file)
 
     def _create_examples(
         self, lines: list[list[str]], set_type: str, input_file: str = "<tsv>"
@@ -324,9 +339,6 @@ class ColaProcessor(DataProcessor):
         """See base class."""
         return ["0", "1"]
 
-    def _create_examples_from(self, input_file: str, set_type: str) -> list[InputExample]:
-        return self._create_examples(self._read_tsv(input_file), set_type, input_file)
-
     def _create_examples(
         self, lines: list[list[str]], set_type: str, input_file: str = "<tsv>"
     ) -> list[InputExample]:
@@ -342,6 +354,19 @@ class ColaProcessor(DataProcessor):
                 example = self._example(input_file, i, row, f"{set_type}-{i}", 3, None, 1)
             examples.append(example)
         return examples
+
+
+def check_has_examples(examples: Sequence[InputExample], input_file: str, which: str = "") -> None:
+    """Raises InputError naming `input_file` when it gave no example.
+
+    Args:
+      which: words that narrow the examples looked for, e.g. " in language 'zh'".
+    """
+    if not examples:
+        raise InputError(
+            f"{input_file} holds no examples{which} (it is empty or has only a header "
+            "line): check --data_dir and the file."
+        )
 
 
 PROCESSORS: dict[str, type[DataProcessor]] = {
@@ -371,7 +396,7 @@ def register_processor(
       `processor_cls`, or, without it, a decorator that registers its class.
 
     Raises:
-      ValueError: `name` is already registered and `overwrite` is False.
+      InputError: `name` is already registered and `overwrite` is False.
       TypeError: `processor_cls` is not a `DataProcessor` subclass.
     """
 
@@ -380,7 +405,7 @@ def register_processor(
             raise TypeError(f"register_processor({name!r}): {cls!r} is not a DataProcessor.")
         key = name.lower()
         if key in PROCESSORS and PROCESSORS[key] is not cls and not overwrite:
-            raise ValueError(
+            raise InputError(
                 f"Task {key!r} is already registered to {PROCESSORS[key].__name__}; "
                 "pass overwrite=True to replace it."
             )
@@ -400,11 +425,11 @@ def get_processor(task_name: str, **kwargs: Any) -> DataProcessor:
       **kwargs: Passed to the processor's constructor (e.g. `language` for XNLI).
 
     Raises:
-      ValueError: no task of that name is registered; the message lists the known ones.
+      InputError: no task of that name is registered; the message lists the known ones.
     """
     key = task_name.lower()
     if key not in PROCESSORS:
-        raise ValueError(
+        raise InputError(
             f"Task not found: {key}. Known tasks: {', '.join(sorted(PROCESSORS))}; "
             "register a new one with classifier_data.register_processor."
         )

@@ -13,38 +13,34 @@ The port of the feature half of the original `run_classifier.py`:
 - `write_test_results` writes `test_results.tsv` in the original's format (`eval_results.txt`
   is written by `training.write_eval_results`).
 
-Every file is written atomically: to a temporary file beside the output, renamed into
-place only when complete, so an error never leaves a partial output file.
+Every file is written through `files.atomic_write`: to a hidden temporary file beside
+the output, renamed into place only when complete, so an error never leaves a partial
+output file and no glob of the outputs matches a file being written.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from official_bert import tokenization
+from official_bert import files, records, tokenization
 from official_bert.classifier_data import InputExample, InputFeatures, PaddingInputExample
+from official_bert.errors import InputError, MissingFileError
+from official_bert.tokenization import Tokenizer
 
-# The names of the int64 features of every record.
-FEATURE_NAMES = ("input_ids", "input_mask", "is_real_example", "label_ids", "segment_ids")
+# The int64 features of every record, in the order the original builds them.
+FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "label_ids", "is_real_example")
+# Their order inside the original's serialized records: the protobuf map order of
+# the library it ran with (every record of tests/golden/glue/original_records has
+# it). Any order parses to the same tf.train.Example; this one gives identical bytes.
+FEATURE_ORDER = ("is_real_example", "input_mask", "input_ids", "segment_ids", "label_ids")
 
 # The original logs the features of the first examples of every file it writes.
 _NUM_EXAMPLES_TO_LOG = 5
-
-
-class Tokenizer(Protocol):
-    """What the conversion needs of a tokenizer (`tokenization.FullTokenizer`)."""
-
-    def tokenize(self, text: str) -> list[str]: ...
-
-    def convert_tokens_to_ids(self, tokens: list[str]) -> list[int]: ...
 
 
 def truncate_seq_pair(tokens_a: list[str], tokens_b: list[str], max_length: int) -> None:
@@ -74,8 +70,8 @@ class _Converter:
 
     def __init__(self, label_list: Sequence[str], max_seq_length: int, tokenizer: Tokenizer):
         if max_seq_length < 3:
-            raise ValueError(
-                f"max_seq_length must be at least 3 ([CLS] A [SEP] B [SEP] with one token "
+            raise InputError(
+                f"--max_seq_length must be at least 3 ([CLS] A [SEP] B [SEP] with one token "
                 f"per text), got {max_seq_length}."
             )
         self.label_list = list(label_list)
@@ -93,7 +89,7 @@ class _Converter:
         label_id = self.label_map.get(example.label)
         if label_id is None:
             where = f" ({example.source})" if getattr(example, "source", None) else ""
-            raise ValueError(
+            raise InputError(
                 f"Example {example.guid}{where}: label {example.label!r} is not one of "
                 f"the task's labels {self.label_list}."
             )
@@ -113,10 +109,10 @@ class _Converter:
 
         input_ids = list(self.tokenizer.convert_tokens_to_ids(tokens))
         num_padding = max_seq_length - len(input_ids)
-        if num_padding < 0 or len(input_ids) != len(tokens):
-            raise AssertionError(
-                f"Example {example.guid}: {len(tokens)} tokens gave {len(input_ids)} ids "
-                f"for max_seq_length {max_seq_length}."
+        if len(input_ids) != len(tokens):
+            raise InputError(
+                f"Example {example.guid}: the tokenizer's convert_tokens_to_ids gave "
+                f"{len(input_ids)} ids for {len(tokens)} tokens; it must give one id per token."
             )
         # The mask is 1 for the real tokens, which are the only ones attended to.
         input_mask = [1] * len(input_ids) + [0] * num_padding
@@ -152,7 +148,7 @@ def convert_single_example(
       tokenizer: A `tokenization.FullTokenizer`.
 
     Raises:
-      ValueError: the example's label is not in `label_list`.
+      InputError: the example's label is not in `label_list`.
     """
     return _Converter(label_list, max_seq_length, tokenizer).convert(ex_index, example)
 
@@ -177,52 +173,35 @@ def convert_examples_to_features(
 
 
 class FeatureSerializer:
-    """Serializes `InputFeatures` as the original's `tf.train.Example` records.
+    """Serializes `InputFeatures` as the original's `tf.train.Example` records, byte for byte.
 
-    One `tf.train.Example` is built once and its five int64 lists are refilled for
-    each example, which is several times faster than building the protobuf objects per
-    example as the original does. Records are serialized deterministically (map keys
-    sorted), so a file's bytes do not depend on the process; the default serialization
-    orders the map by a per-process hash. The parsed records are the same either way.
-    Not thread-safe: use one serializer per thread.
+    The five int64 features are written in FEATURE_ORDER, the order of the original's
+    records, by `records.OrderedExampleEncoder`; the default protobuf serialization
+    orders the map by a per-process hash, and the deterministic one by key. The parsed
+    records are the same either way. Not thread-safe: use one serializer per thread.
     """
 
     def __init__(self) -> None:
-        self._example = tf.train.Example()
-        feature = self._example.features.feature
-        self._values = {name: feature[name].int64_list.value for name in FEATURE_NAMES}
+        self._encoder = records.OrderedExampleEncoder(
+            [(name, records.INT64) for name in FEATURE_ORDER]
+        )
 
     def __call__(self, feature: InputFeatures) -> bytes:
         """Returns the serialized `tf.train.Example` of `feature`."""
-        values = self._values
-        values["input_ids"][:] = feature.input_ids
-        values["input_mask"][:] = feature.input_mask
-        values["segment_ids"][:] = feature.segment_ids
-        values["label_ids"][:] = [feature.label_id]
-        values["is_real_example"][:] = [int(feature.is_real_example)]
-        return self._example.SerializeToString(deterministic=True)
+        return self._encoder.encode(
+            {
+                "input_ids": feature.input_ids,
+                "input_mask": feature.input_mask,
+                "segment_ids": feature.segment_ids,
+                "label_ids": (feature.label_id,),
+                "is_real_example": (int(feature.is_real_example),),
+            }
+        )
 
 
 def serialize_features(feature: InputFeatures) -> bytes:
     """The `tf.train.Example` record of one example's features (see `FeatureSerializer`)."""
     return FeatureSerializer()(feature)
-
-
-@contextlib.contextmanager
-def _atomic_output(output_file: str) -> Iterator[str]:
-    """Yields a temporary path beside `output_file`, renamed onto it on success."""
-    directory = os.path.dirname(output_file)
-    if directory and not tf.io.gfile.isdir(directory):
-        raise FileNotFoundError(
-            f"Cannot write {output_file}: directory {directory} does not exist."
-        )
-    temp_file = f"{output_file}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        yield temp_file
-        tf.io.gfile.rename(temp_file, output_file, overwrite=True)
-    finally:
-        if tf.io.gfile.exists(temp_file):
-            tf.io.gfile.remove(temp_file)
 
 
 def file_based_convert_examples_to_features(
@@ -236,19 +215,24 @@ def file_based_convert_examples_to_features(
 
     One `tf.train.Example` per example, in order, with the int64 features `input_ids`,
     `input_mask`, `segment_ids` (each `max_seq_length` long), `label_ids` and
-    `is_real_example` (one value each). The file appears only once complete.
+    `is_real_example` (one value each), serialized as the original's bytes. The file
+    appears only once complete (see `records.write_tfrecords`).
 
     Raises:
-      ValueError: an example's label is not in `label_list`; `output_file` is then
+      InputError: an example's label is not in `label_list`; `output_file` is then
         left as it was.
+      FileNotFoundError: the folder of `output_file` does not exist.
     """
     converter = _Converter(label_list, max_seq_length, tokenizer)
     serialize = FeatureSerializer()
-    with _atomic_output(output_file) as temp_file, tf.io.TFRecordWriter(temp_file) as writer:
+
+    def serialized() -> Iterable[bytes]:
         for ex_index, example in enumerate(examples):
             if ex_index % 10000 == 0:
                 logging.info("Writing example %d of %d", ex_index, len(examples))
-            writer.write(serialize(converter.convert(ex_index, example)))
+            yield serialize(converter.convert(ex_index, example))
+
+    records.write_tfrecords([output_file], serialized())
 
 
 # --- Input pipeline ------------------------------------------------------------------
@@ -292,7 +276,7 @@ def file_based_dataset(
     files = [input_file] if isinstance(input_file, str) else list(input_file)
     for path in files:
         if not tf.io.gfile.exists(path):
-            raise FileNotFoundError(f"TFRecord file {path} does not exist.")
+            raise MissingFileError(f"TFRecord file {path} does not exist.")
     spec = name_to_features(seq_length)
 
     def decode(records: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -332,17 +316,12 @@ def pad_examples_for_tpu(
     so no weight in the eval metrics, and their predictions are not written.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        raise InputError(f"batch_size must be positive, got {batch_size}.")
     num_padding = -len(examples) % batch_size
     return list(examples) + [PaddingInputExample() for _ in range(num_padding)]
 
 
 # --- Output files --------------------------------------------------------------------
-
-
-def _write_text_atomically(path: str, text: str) -> None:
-    with _atomic_output(path) as temp_file, tf.io.gfile.GFile(temp_file, "w") as f:
-        f.write(text)
 
 
 def write_test_results(
@@ -377,5 +356,5 @@ def write_test_results(
             f"Got probabilities for {len(lines)} examples, expected "
             f"{num_actual_predict_examples}; {path} not written."
         )
-    _write_text_atomically(path, "".join(lines))
+    files.write_text_atomically(path, "".join(lines), make_dirs=False)
     return len(lines)

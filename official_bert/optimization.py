@@ -31,6 +31,8 @@ import tensorflow as tf
 
 # The original excludes these from weight decay: layer-norm parameters and biases.
 DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
+# `create_optimizer(optimizer=...)`: the original's Adam, or LAMB (official_bert.lamb).
+OPTIMIZERS = ("adamw", "lamb")
 # The original clips the gradients by this global norm before every update.
 DEFAULT_CLIP_NORM = 1.0
 
@@ -247,6 +249,7 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         self._exclude_patterns = patterns
         self._slot_names: list[str] = []
         self._use_decay: list[bool] = []
+
         # One compiled update per optimizer: a module-level tf.function would
         # keep the first model's variables alive in its traces.
         # A function object of its own, too: tf.function counts retraces per
@@ -323,9 +326,33 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
     # variable on its own device. `tests/test_optimization.py` checks that Keras
     # still calls the hook and has the helpers used here.
 
+    def apply_gradients(self, grads_and_vars, gathered_half_norms=None):
+        """One train step: clip (the original's norm), update, increment `iterations`.
+
+        Args:
+          grads_and_vars: (gradient, variable) pairs; a gradient may be
+            `tf.IndexedSlices` (see the class docstring).
+          gathered_half_norms: optional (variable, float32 scalar) pairs for
+            gradients already densified by the caller (gradient accumulation):
+            the half squared norm over positions that the variable's
+            IndexedSlices gradients had, `tf.nn.l2_loss(values)` summed over
+            the micro-batches, to stand in for the dense gradient's term of
+            the clip norm.
+        """
+        self._pending_half_norms = list(gathered_half_norms or ())
+        try:
+            return super().apply_gradients(grads_and_vars)
+        finally:
+            self._pending_half_norms = []
+
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         variables = [_tf_variable(v) for v in trainable_variables]
         grads, gathered_half_norms = _densify(grads)
+        pending = {self._var_key(v): h for v, h in getattr(self, "_pending_half_norms", ())}
+        if pending:
+            for i, variable in enumerate(variables):
+                if self._var_key(variable) in pending:
+                    gathered_half_norms[i] = pending[self._var_key(variable)]
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
             # One all-reduce for the dense gradients and the gathered norms.
@@ -525,6 +552,8 @@ def create_optimizer(
     beta_1: float = 0.9,
     beta_2: float = 0.999,
     epsilon: float = 1e-6,
+    optimizer: str = "adamw",
+    exclude_from_layer_adaptation: Sequence[str] | None = None,
     **kwargs,
 ) -> AdamWeightDecayOptimizer:
     """The original's whole train-step optimizer.
@@ -541,19 +570,32 @@ def create_optimizer(
       weight_decay_rate: decoupled weight decay.
       exclude_from_weight_decay: regexes searched in TF1 variable names.
       clip_norm: global-norm clip; None or 0 disables it.
-      bias_correction: bias-corrected Adam instead of the original's update.
+      bias_correction: bias-corrected Adam instead of the original's update
+        (`adamw` only; LAMB always corrects).
       beta_1, beta_2, epsilon: Adam's constants (the original's defaults).
-      **kwargs: further `AdamWeightDecayOptimizer` / Keras optimizer arguments.
+      optimizer: `adamw` (the original's `AdamWeightDecayOptimizer`) or `lamb`
+        (`official_bert.lamb.LAMBOptimizer`, same schedule, clip and exclusions).
+      exclude_from_layer_adaptation: `lamb` only: regexes of variables without
+        the trust ratio; None uses `exclude_from_weight_decay`.
+      **kwargs: further optimizer / Keras optimizer arguments.
     """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"--optimizer={optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
     schedule = WarmupPolynomialDecay(init_lr, num_train_steps, num_warmup_steps)
-    return AdamWeightDecayOptimizer(
+    common = dict(
         learning_rate=schedule,
         weight_decay_rate=weight_decay_rate,
         beta_1=beta_1,
         beta_2=beta_2,
         epsilon=epsilon,
         exclude_from_weight_decay=list(exclude_from_weight_decay or ()),
-        bias_correction=bias_correction,
         global_clipnorm=clip_norm if clip_norm else None,
         **kwargs,
     )
+    if optimizer == "lamb":
+        from official_bert.lamb import LAMBOptimizer
+
+        return LAMBOptimizer(exclude_from_layer_adaptation=exclude_from_layer_adaptation, **common)
+    if exclude_from_layer_adaptation is not None:
+        raise ValueError("exclude_from_layer_adaptation applies to optimizer='lamb' only.")
+    return AdamWeightDecayOptimizer(bias_correction=bias_correction, **common)

@@ -41,7 +41,7 @@ from absl import logging
 
 from official_bert import checkpoints, distribute, files
 from official_bert.errors import InputError, TrainingInterrupted
-from official_bert.optimization import AdamWeightDecayOptimizer, create_optimizer
+from official_bert.optimization import OPTIMIZERS, AdamWeightDecayOptimizer, create_optimizer
 
 SUM = tf.distribute.ReduceOp.SUM
 # With --log_every_n_steps=0, a progress line about this often (seconds): short
@@ -179,6 +179,14 @@ class TrainerConfig:
       log_every_n_steps: a progress line (step, loss, learning rate,
         examples/s, ETA) every this many steps; 0 (the default) logs about
         every `AUTO_LOG_SECONDS` seconds, measured from the step time.
+      gradient_accumulation_steps: one optimizer step per this many
+        micro-batches of `train_batch_size / N` examples; the global batch of
+        one update (and so the schedule, `num_train_steps` and the logs) is
+        the same as without accumulation.
+      optimizer: `adamw` (the original's) or `lamb` (see official_bert.lamb).
+      exclude_from_layer_adaptation: LAMB only: regexes of variables without
+        the trust ratio; None uses the weight-decay exclusions (Model Garden),
+        [] gives every variable the ratio (NVIDIA's BERT).
       jit_compile: compile the forward and backward pass with XLA.
       mixed_precision: `float32`, `mixed_float16` or `mixed_bfloat16`.
       bias_correction: passed to `create_optimizer`.
@@ -195,6 +203,9 @@ class TrainerConfig:
     save_checkpoints_steps: int = 1000
     iterations_per_loop: int = 1000
     log_every_n_steps: int = 0
+    gradient_accumulation_steps: int = 1
+    optimizer: str = "adamw"
+    exclude_from_layer_adaptation: list[str] | None = None
     jit_compile: bool = False
     mixed_precision: str = "float32"
     bias_correction: bool = False
@@ -202,22 +213,41 @@ class TrainerConfig:
     max_checkpoints_to_keep: int = checkpoints.DEFAULT_MAX_TO_KEEP
 
     def validate(self) -> None:
-        """Raises ValueError naming the flag whose value cannot work."""
+        """Raises InputError naming the flag whose value cannot work."""
         if not self.output_dir:
-            raise ValueError("--output_dir must be set.")
-        for name in ("save_checkpoints_steps", "iterations_per_loop"):
+            raise InputError("--output_dir must be set.")
+        for name in (
+            "save_checkpoints_steps",
+            "iterations_per_loop",
+            "gradient_accumulation_steps",
+        ):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be at least 1; got {getattr(self, name)}.")
+                raise InputError(f"--{name} must be at least 1; got {getattr(self, name)}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(
+                f"--optimizer={self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}."
+            )
+        if self.optimizer != "lamb" and self.exclude_from_layer_adaptation is not None:
+            raise InputError("Layer adaptation exclusions apply to --optimizer=lamb only.")
         distribute.dtype_policy(self.mixed_precision)
 
 
-def check_batch_size(flag: str, batch_size: int, strategy: tf.distribute.Strategy) -> None:
-    """Raises InputError naming `--flag` unless the batch splits evenly over the replicas."""
+def check_batch_size(
+    flag: str, batch_size: int, strategy: tf.distribute.Strategy, accumulation_steps: int = 1
+) -> None:
+    """Raises InputError naming `--flag` unless the batch splits evenly over the replicas
+    (and, with gradient accumulation, each replica's share over the micro-batches)."""
     replicas = strategy.num_replicas_in_sync
     if batch_size < 1 or batch_size % replicas:
         raise InputError(
             f"--{flag}={batch_size} must be a positive multiple of the number of replicas "
             f"({replicas}): each replica gets {flag} / {replicas} examples."
+        )
+    if (batch_size // replicas) % accumulation_steps:
+        raise InputError(
+            f"--{flag}={batch_size} over {replicas} replica(s) does not split into "
+            f"--gradient_accumulation_steps={accumulation_steps} equal micro-batches: "
+            f"{flag} must be a multiple of {replicas * accumulation_steps}."
         )
 
 
@@ -228,6 +258,8 @@ def make_optimizer(config: TrainerConfig) -> AdamWeightDecayOptimizer:
         config.num_train_steps or 1,
         config.num_warmup_steps or 0,
         bias_correction=config.bias_correction,
+        optimizer=config.optimizer,
+        exclude_from_layer_adaptation=config.exclude_from_layer_adaptation,
     )
 
 
@@ -393,11 +425,56 @@ class Trainer:
         # and densifies them before its (dense) cross-replica sum.
         return loss, grads
 
+    def _accumulated_forward_backward(self, features, totals):
+        """Sums loss and gradients over `gradient_accumulation_steps` micro-batches.
+
+        The replica's batch [b, ...] is split into N micro-batches [b / N, ...];
+        each micro-batch's loss is its share of the whole global batch's loss
+        (`totals` are the global batch's), so the sums are exactly the loss and
+        gradients of one pass over the whole batch. Gathered (IndexedSlices)
+        gradients are densified into the sum, and their half squared norms over
+        positions summed alongside, for the original's clip.
+
+        Returns:
+          (loss, dense gradients, [(variable, half squared norm)] of gathered ones).
+        """
+        n = self.config.gradient_accumulation_steps
+        variables = self.model.trainable_variables
+
+        def micro_batch(i):
+            def split(t):
+                shape = tf.concat([[n, -1], tf.shape(t)[1:]], axis=0)
+                return tf.reshape(t, shape)[i]
+
+            return tf.nest.map_structure(split, features)
+
+        loss, grads = self._forward_backward(micro_batch(0), totals)
+        gathered = [i for i, g in enumerate(grads) if isinstance(g, tf.IndexedSlices)]
+        half_norms = [tf.nn.l2_loss(tf.cast(grads[i].values, tf.float32)) for i in gathered]
+        grads = [tf.convert_to_tensor(g) for g in grads]
+        for i in tf.range(1, n):
+            micro_loss, micro_grads = self._forward_backward(micro_batch(i), totals)
+            loss += micro_loss
+            half_norms = [
+                h + tf.nn.l2_loss(tf.cast(micro_grads[j].values, tf.float32))
+                for h, j in zip(half_norms, gathered)
+            ]
+            grads = [g + tf.convert_to_tensor(m) for g, m in zip(grads, micro_grads)]
+        return loss, grads, [(variables[j], h) for j, h in zip(gathered, half_norms)]
+
     def _replica_train_step(self, features):
         context = tf.distribute.get_replica_context()
         totals = context.all_reduce(SUM, self.task.global_totals(features))
         learning_rate = tf.cast(self.optimizer.learning_rate, tf.float32)
-        loss, grads = self._forward_backward(features, totals)
+        if self.config.gradient_accumulation_steps > 1:
+            loss, grads, half_norms = self._accumulated_forward_backward(features, totals)
+            if half_norms:
+                self.optimizer.apply_gradients(
+                    zip(grads, self.model.trainable_variables), gathered_half_norms=half_norms
+                )
+                return loss, batch_size_of(features), learning_rate
+        else:
+            loss, grads = self._forward_backward(features, totals)
         replicas = context.num_replicas_in_sync
         if self._loss_scale and replicas > 1:
             # Keras' LossScaleOptimizer skips a step when *its replica's*

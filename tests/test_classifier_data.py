@@ -1,7 +1,9 @@
 """Tests of the classifier data: processors, features, TFRecords and output files.
 
 Golden features come from the original `file_based_convert_examples_to_features`
-(tests/golden/glue/features.json, max_seq_length=32, uncased vocab, lower case).
+(tests/golden/glue/features.json, max_seq_length=32, uncased vocab, lower case), and
+the original run_classifier.py's own feature files (tests/golden/glue/original_records,
+whose README gives the flags).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tensorflow as tf
 from official_bert import classifier_data as cd
 from official_bert import classifier_features as cf
 from official_bert import tokenization, training
+from official_bert.errors import InputError
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 GLUE = GOLDEN / "glue"
@@ -24,6 +27,9 @@ FEATURES = json.loads((GLUE / "features.json").read_text())
 SEQ_LENGTH = FEATURES["max_seq_length"]
 SPLITS = list(FEATURES["splits"])
 GETTERS = {"train": "get_train_examples", "dev": "get_dev_examples", "test": "get_test_examples"}
+# The original's feature files of MRPC: file name -> the split it was written from.
+ORIGINAL_RECORDS = GLUE / "original_records"
+ORIGINAL_FILES = {"train.tf_record": "train", "eval.tf_record": "dev", "predict.tf_record": "test"}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +77,20 @@ def test_written_records_equal_the_originals_features(split, tokenizer, tmp_path
     assert records == golden["features"]
 
 
-def test_records_are_the_deterministic_serialization_of_the_original_example():
+@pytest.mark.parametrize("file_name", sorted(ORIGINAL_FILES))
+def test_feature_files_are_the_originals_bytes(file_name, tmp_path):
+    # The README's flags: MRPC, its 99-token vocab.txt, lower case, max_seq_length=64.
+    tokenizer = tokenization.FullTokenizer(str(ORIGINAL_RECORDS / "vocab.txt"), True)
+    processor = cd.MrpcProcessor()
+    examples = getattr(processor, GETTERS[ORIGINAL_FILES[file_name]])(str(GLUE / "MRPC"))
+    output_file = tmp_path / file_name
+    cf.file_based_convert_examples_to_features(
+        examples, processor.get_labels(), 64, tokenizer, str(output_file)
+    )
+    assert output_file.read_bytes() == (ORIGINAL_RECORDS / file_name).read_bytes()
+
+
+def test_records_parse_to_the_original_example():
     def int_feature(values):
         return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
@@ -94,7 +113,7 @@ def test_records_are_the_deterministic_serialization_of_the_original_example():
                 }
             )
         )
-        assert cf.serialize_features(features) == original.SerializeToString(deterministic=True)
+        assert tf.train.Example.FromString(cf.serialize_features(features)) == original
 
 
 def test_serializer_refills_every_feature_for_each_example():
@@ -378,6 +397,24 @@ def test_bad_label_at_conversion_names_guid_source_and_leaves_no_file(tmp_path):
     assert os.listdir(tmp_path) == ["eval.tf_record"]
 
 
+@pytest.mark.parametrize("content", ["", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"])
+@pytest.mark.parametrize("split", ["train", "dev", "test"])
+def test_a_split_without_examples_names_the_file(split, content, tmp_path):
+    (tmp_path / f"{split}.tsv").write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=rf"{tmp_path / split}\.tsv holds no examples"):
+        getattr(cd.MrpcProcessor(), GETTERS[split])(str(tmp_path))
+
+
+def test_an_empty_cola_train_file_and_xnli_language_are_named(tmp_path):
+    (tmp_path / "train.tsv").write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="train.tsv holds no examples"):
+        cd.ColaProcessor().get_train_examples(str(tmp_path))
+    header = ["language", "gold_label", "s1_bp", "s2_bp", "s1_p", "s2_p", "sentence1", "s2"]
+    _write_tsv(tmp_path / "xnli.dev.tsv", [header, ["en", "neutral", "", "", "", "", "a", "b"]])
+    with pytest.raises(InputError, match="xnli.dev.tsv holds no examples in language 'zh'"):
+        cd.XnliProcessor().get_dev_examples(str(tmp_path))
+
+
 def test_invalid_utf8_names_the_file(tmp_path):
     (tmp_path / "train.tsv").write_bytes(b"gj04\t1\t\tcaf\xe9\n")
     with pytest.raises(ValueError, match="train.tsv is not valid UTF-8"):
@@ -410,6 +447,22 @@ def test_test_results_are_tab_separated_float32_rows_of_real_examples(tmp_path):
     assert path.read_text() == "0.1\t0.9\n0.25\t0.75\n"
     cf.write_test_results(str(path), probabilities.astype(np.float64), 3)
     assert path.read_text().splitlines()[2] == "1e-05\t0.99999"
+
+
+def test_outputs_are_written_under_hidden_temporary_names(tmp_path, monkeypatch):
+    seen = []
+    real_writer = tf.io.TFRecordWriter
+
+    def spying_writer(path, *args, **kwargs):
+        seen.append(os.path.basename(path))
+        return real_writer(path, *args, **kwargs)
+
+    monkeypatch.setattr(tf.io, "TFRecordWriter", spying_writer)
+    path = tmp_path / "train.tf_record"
+    example = cd.InputExample("g", "a bb", label="0")
+    cf.file_based_convert_examples_to_features([example], ["0"], 4, _ListTokenizer(), str(path))
+    assert len(seen) == 1 and seen[0].startswith(".train.tf_record.tmp-")
+    assert os.listdir(tmp_path) == ["train.tf_record"]
 
 
 def test_too_few_predictions_write_no_test_results(tmp_path):

@@ -1,6 +1,9 @@
-"""Tests for official_bert.create_pretraining_data against the original's records."""
+"""Tests for official_bert.create_pretraining_data against the original's records.
 
-import importlib.util
+The oracle beyond the golden fixtures is the plain port of the original in
+tests/reference/original_pretraining_data.py.
+"""
+
 import json
 import logging as py_logging
 import os
@@ -10,9 +13,11 @@ import sys
 
 import pytest
 import tensorflow as tf
+from reference import original_pretraining_data
 
 from official_bert import create_pretraining_data as cpd
-from official_bert import tokenization
+from official_bert import files, tokenization
+from official_bert.errors import InputError
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(TESTS_DIR)
@@ -77,14 +82,8 @@ def tokenizers():
 
 @pytest.fixture(scope="module")
 def reference():
-    """The straightforward port of the original algorithm kept in benchmarks/."""
-    path = os.path.join(REPO_DIR, "benchmarks", "pretraining_data.py")
-    if os.path.dirname(path) not in sys.path:
-        sys.path.append(os.path.dirname(path))  # for its _benchpath/_timing imports
-    spec = importlib.util.spec_from_file_location("pretraining_data_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The plain port of the original generator (tests/reference/)."""
+    return original_pretraining_data
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +177,7 @@ def test_cli_writes_the_golden_records(tmp_path):
 
 
 def test_reference_port_gives_the_golden_records(reference, tokenizers, tmp_path):
-    """The benchmark's reference, used as the oracle below, agrees with the original."""
+    """The reference port, used as the oracle below, agrees with the original."""
     for name in FIXTURES:
         flag_values, _ = _fixture(name)
         path = str(tmp_path / f"{name}.tfrecord")
@@ -246,7 +245,7 @@ def test_library_matches_the_reference_port(
     theirs = [str(tmp_path / f"ref{i}.tfrecord") for i in range(num_outputs)]
     cpd.create_pretraining_data(",".join(inputs), ",".join(ours), tokenizers[lower], **flag_values)
     reference.reference_run(
-        inputs, theirs, reference.UncachedTokenizer(VOCAB_FILE, lower), flag_values
+        inputs, theirs, reference.uncached_tokenizer(VOCAB_FILE, lower), flag_values
     )
     for a, b in zip(ours, theirs):
         records = _records(a)
@@ -277,19 +276,33 @@ def test_shuffle_makes_the_same_draws_as_random_shuffle():
             assert ours.getstate() == theirs.getstate()
 
 
-def test_cached_token_ids_equal_the_originals_ids_on_golden_texts(tokenizers):
+def test_token_ids_equal_the_originals_ids_on_golden_texts(tokenizers):
     with open(os.path.join(GOLDEN_DIR, "tokenization", "full_tokenizer_cases.json")) as f:
         cases = json.load(f)["cases"]
-    cached = {lower: cpd.CachedTokenizer(t) for lower, t in tokenizers.items()}
     for case in cases:
-        assert cached[case["do_lower_case"]].token_ids(case["text"]) == case["ids"], case["text"]
+        tokenizer = tokenizers[case["do_lower_case"]]
+        assert cpd.token_ids(tokenizer, case["text"]) == case["ids"], case["text"]
+        assert cpd.CachedTokenizer(tokenizer).token_ids(case["text"]) == case["ids"]
 
 
 def test_a_control_whitespace_joins_words_as_in_the_tokenizer(tokenizers):
-    cached = cpd.CachedTokenizer(tokenizers[True])
     for text in ["a\x1fb", "fire\x85fly", "sun\x0bflower and more", "x\x0cy"]:
         expected = tokenizers[True].convert_tokens_to_ids(tokenizers[True].tokenize(text))
-        assert cached.token_ids(text) == expected
+        assert cpd.token_ids(tokenizers[True], text) == expected
+
+
+def test_shuffle_in_blocks_makes_the_same_draws_and_reports_progress(monkeypatch):
+    monkeypatch.setattr(cpd, "SHUFFLE_BLOCK", 3)
+    for length in [0, 1, 2, 3, 4, 7, 8, 9, 17, 64, 65]:
+        ours, theirs = random.Random(length), random.Random(length)
+        items_ours, items_theirs = list(range(length)), list(range(length))
+        done = []
+        cpd.shuffle(items_ours, ours, done.append)
+        theirs.shuffle(items_theirs)
+        assert items_ours == items_theirs
+        assert ours.getstate() == theirs.getstate()
+        swaps = max(length - 1, 0)
+        assert done == [min(k, swaps) for k in range(3, swaps + 3, 3)]
 
 
 def test_vocab_tables_keep_the_originals_vocab_word_order():
@@ -365,7 +378,7 @@ def test_an_empty_input_file_is_an_error_naming_it(tokenizers, tmp_path):
 
 def test_a_line_that_is_not_utf8_is_an_error_naming_file_and_line(tokenizers, tmp_path):
     path = _write(tmp_path / "latin1.txt", "fine.\n\ncaf\xe9 ok\n".encode("latin-1"), mode="wb")
-    with pytest.raises(ValueError, match=r"latin1\.txt, line 3: not valid UTF-8"):
+    with pytest.raises(InputError, match=r"latin1\.txt, line 3 is not valid UTF-8"):
         cpd.read_documents([path], tokenizers[True])
 
 
@@ -405,3 +418,133 @@ def test_a_failed_write_leaves_the_previous_output_and_no_temporary_file(tmp_pat
 def test_a_repeated_output_file_is_an_error():
     with pytest.raises(ValueError, match="names a file twice"):
         cpd.check_output_files(["a.tfrecord", "a.tfrecord"])
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("masked_lm_prob", -0.1),
+        ("masked_lm_prob", 1.5),
+        ("masked_lm_prob", float("nan")),
+        ("short_seq_prob", 1.01),
+        ("short_seq_prob", -1.0),
+        ("dupe_factor", 0),
+        ("max_predictions_per_seq", -1),
+        ("max_seq_length", 0),
+    ],
+)
+def test_a_flag_outside_its_range_is_an_error_naming_it(flag, value, tokenizers, tmp_path):
+    with pytest.raises(InputError, match=f"--{flag}={value}"):
+        cpd.create_pretraining_data(
+            CORPUS_FILE, str(tmp_path / "o.tfrecord"), tokenizers[True], **{flag: value}
+        )
+    assert os.listdir(tmp_path) == []
+
+
+def test_probabilities_at_the_ends_of_their_range_are_accepted():
+    for probability in (0.0, 1.0):
+        cpd.check_parameters(128, 1, probability, 20, short_seq_prob=probability)
+
+
+# ---------------------------------------------------------------------------
+# Long lines: linear time, the original's draws.
+# ---------------------------------------------------------------------------
+
+
+def test_truncation_makes_the_originals_draws_and_cuts(reference):
+    rng = random.Random(7)
+    for _ in range(300):
+        len_a, len_b = rng.randrange(0, 60), rng.randrange(0, 60)
+        max_num_tokens = rng.randrange(0, 70)
+        seed = rng.random()
+        ours_a, ours_b = list(range(len_a)), list(range(100, 100 + len_b))
+        theirs_a, theirs_b = list(ours_a), list(ours_b)
+        ours_rng, theirs_rng = random.Random(seed), random.Random(seed)
+        cpd.truncate_seq_pair(ours_a, ours_b, max_num_tokens, ours_rng)
+        reference.truncate_seq_pair(theirs_a, theirs_b, max_num_tokens, theirs_rng)
+        assert (ours_a, ours_b) == (theirs_a, theirs_b)
+        assert ours_rng.getstate() == theirs_rng.getstate()
+
+
+def test_a_long_single_line_gives_the_references_records(reference, tokenizers, tmp_path):
+    # One sentence of 20k short tokens among ordinary documents: it becomes
+    # segment A (and B of other instances) and is truncated by ~20k draws.
+    rng = random.Random(11)
+    long_line = " ".join(rng.choice(["a", "of", "the", "x", "walking"]) for _ in range(20000))
+    text = _varied_corpus(rng, 4) + "\n\n" + long_line + "\n\n" + _varied_corpus(rng, 3)
+    path = _write(tmp_path / "long.txt", text)
+    flag_values = {
+        "max_seq_length": 32,
+        "max_predictions_per_seq": 5,
+        "random_seed": 3,
+        "dupe_factor": 2,
+        "masked_lm_prob": 0.15,
+        "short_seq_prob": 0.1,
+        "do_whole_word_mask": False,
+    }
+    ours, theirs = str(tmp_path / "ours.tfrecord"), str(tmp_path / "ref.tfrecord")
+    cpd.create_pretraining_data(path, ours, tokenizers[True], **flag_values)
+    reference.reference_run([path], [theirs], tokenizers[True], flag_values)
+    records = _records(ours)
+    assert len(records) > 20
+    assert [_parsed(r) for r in records] == [_parsed(r) for r in _records(theirs)]
+
+
+def test_lines_running_across_read_blocks_are_read_whole(monkeypatch, tmp_path):
+    data = b"first line\r\n" + b"x" * 23 + b"\n\nab\rc\n" + b"y" * 17
+    path = _write(tmp_path / "blocks.txt", data, mode="wb")
+    expected = [(i + 1, line.replace(b"\r", b"")) for i, line in enumerate(data.split(b"\n"))]
+    for block_bytes in (1, 2, 5, 7, 64):
+        monkeypatch.setattr(cpd, "READ_BLOCK_BYTES", block_bytes)
+        assert list(cpd._read_lines(path)) == expected
+
+
+# ---------------------------------------------------------------------------
+# Progress and output files.
+# ---------------------------------------------------------------------------
+
+
+def test_progress_is_logged_in_every_phase(monkeypatch, tokenizers, tmp_path, caplog):
+    monkeypatch.setattr(cpd, "PROGRESS_INTERVAL_SECONDS", 0.0)
+    with caplog.at_level(py_logging.INFO):
+        stats = cpd.create_pretraining_data(
+            CORPUS_FILE, str(tmp_path / "o.tfrecord"), tokenizers[True], dupe_factor=2
+        )
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
+    for phase in (
+        "reading",
+        "shuffling documents",
+        "creating instances",
+        "shuffling instances",
+        "writing",
+    ):
+        assert any(f"] {phase}: " in line for line in progress), phase
+    last = progress[-1]
+    assert f"{stats.instances:,} of {stats.instances:,} instances" in last
+    assert f"{stats.documents:,} documents read" in last
+    assert f"{stats.instances:,} written" in last and "instances/s" in last
+
+
+def test_temporary_output_files_are_hidden_from_input_globs(tmp_path):
+    path = str(tmp_path / "out.tfrecord")
+    seen = []
+
+    def to_record(record):
+        seen.append(sorted(os.listdir(tmp_path)))
+        with pytest.raises(ValueError, match="matches no file"):
+            files.expand_input_patterns(path + "*")
+        return record
+
+    cpd.write_records([b"a", b"b"], [path], to_record)
+    assert all(len(names) == 1 and names[0].startswith(".out.tfrecord.tmp-") for names in seen)
+    assert os.listdir(tmp_path) == ["out.tfrecord"]
+    assert _records(path) == [b"a", b"b"]
+
+
+def test_temporary_files_of_a_killed_run_are_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".o.tfrecord.tmp-{dead.pid}-0123abcd"
+    stale.write_bytes(b"partial")
+    cpd.write_records([b"a"], [str(tmp_path / "o.tfrecord")])
+    assert os.listdir(tmp_path) == ["o.tfrecord"]
