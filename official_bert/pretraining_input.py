@@ -234,6 +234,8 @@ def make_dataset(
     batch_size: int,
     input_context: tf.distribute.InputContext | None = None,
     num_cpu_threads: int = NUM_CPU_THREADS,
+    seed: int | None = None,
+    skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """Batches of decoded pretraining features (see the module docstring).
 
@@ -244,6 +246,12 @@ def make_dataset(
       batch_size: examples per batch (per replica under tf.distribute).
       input_context: with several input pipelines, this pipeline's shard is read.
       num_cpu_threads: at most this many files are read in parallel.
+      seed: with a seed, training input is the same stream in every run (files
+        and records shuffled with it, files interleaved in a fixed order);
+        None is the original's unseeded input.
+      skip_batches: with a seed, this many batches of this pipeline are
+        skipped (as raw records, before parsing): a resumed run continues
+        the stream where the checkpoint left it.
 
     Returns:
       A `tf.data.Dataset` of dicts of int32 / float32 Tensors
@@ -263,16 +271,18 @@ def make_dataset(
             num_files = len(input_files[pipeline_id::num_pipelines])
         else:
             num_files = len(input_files)
-        files_and_sizes = files_and_sizes.repeat().shuffle(buffer_size=num_files)
+        files_and_sizes = files_and_sizes.repeat().shuffle(buffer_size=num_files, seed=seed)
         d = files_and_sizes.interleave(
             _records_of_file,
             cycle_length=min(num_cpu_threads, num_files),
             num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=False,
+            deterministic=seed is not None,
         )
         if num_pipelines > 1 and not shard_files:
             d = d.shard(num_pipelines, pipeline_id)
-        d = d.shuffle(buffer_size=SHUFFLE_BUFFER_SIZE)
+        d = d.shuffle(buffer_size=SHUFFLE_BUFFER_SIZE, seed=seed)
+        if seed is not None and skip_batches:
+            d = d.skip(skip_batches * batch_size)
     else:
         if shard_files:
             input_files = input_files[pipeline_id::num_pipelines]
@@ -291,7 +301,7 @@ def make_dataset(
             paths, indices, records, batch_size, max_seq_length, max_predictions_per_seq
         ),
         num_parallel_calls=num_cpu_threads,
-        deterministic=not is_training,
+        deterministic=not is_training or seed is not None,
     )
     return d.prefetch(tf.data.AUTOTUNE)
 
@@ -314,16 +324,26 @@ def dataset_fn_builder(
     is_training: bool,
     global_batch_size: int,
     num_cpu_threads: int = NUM_CPU_THREADS,
+    seed: int | None = None,
+    start_step: Callable[[], int] | None = None,
 ) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
     """A dataset function for `strategy.distribute_datasets_from_function` (or `Trainer`).
 
     The function makes per-replica batches of `global_batch_size / replicas`.
+    With a `seed`, the training stream is the same in every run and the
+    batches of the `start_step()` steps already trained are skipped, so a run
+    resumed from a checkpoint sees exactly what an uninterrupted run would.
+    Without one, a resumed run restarts its input, as the original did.
     """
 
     def dataset_fn(input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-        batch_size = global_batch_size
+        batch_size, batches_per_step = global_batch_size, 1
         if input_context is not None:
             batch_size = input_context.get_per_replica_batch_size(global_batch_size)
+            batches_per_step = (
+                input_context.num_replicas_in_sync // input_context.num_input_pipelines
+            )
+        skip = start_step() * batches_per_step if seed is not None and start_step else 0
         return make_dataset(
             input_files,
             max_seq_length,
@@ -332,6 +352,8 @@ def dataset_fn_builder(
             batch_size,
             input_context,
             num_cpu_threads,
+            seed=seed,
+            skip_batches=skip,
         )
 
     return dataset_fn
