@@ -209,3 +209,84 @@ class BertClassifier(BertBase):
             "num_labels": self.num_labels,
             "dropout_prob": self.dropout_prob,
         }
+
+
+# The SQuAD head's initializer, fixed in run_squad.create_model (not the config's).
+SQUAD_INITIALIZER_RANGE = DEFAULT_INITIALIZER_RANGE
+
+
+@keras.saving.register_keras_serializable(package="official_bert")
+class BertSquad(BertBase):
+    """BertModel + span start/end logits, as run_squad.py's `create_model`.
+
+    Variables: `bert/...`, then `cls/squad/output_weights` [2, hidden_size]
+    (truncated normal 0.02) and `cls/squad/output_bias` [2] (zeros). The head
+    has no dropout, as in the original.
+
+    Args:
+      config, use_one_hot_embeddings, jit_compile: see `BertBase`.
+      name: the model's name (not part of any variable path).
+    """
+
+    def __init__(
+        self,
+        config: BertConfig,
+        use_one_hot_embeddings: bool = False,
+        jit_compile: bool = False,
+        name: str = "bert_squad",
+        **kwargs,
+    ):
+        super().__init__(config, use_one_hot_embeddings, jit_compile, name=name, **kwargs)
+        self.bert = BertModel(self.config, use_one_hot_embeddings, dtype=self.dtype_policy)
+        with keras.name_scope("cls"), keras.name_scope("squad"):
+            self.output_weights = keras.Variable(
+                create_initializer(SQUAD_INITIALIZER_RANGE),
+                shape=(2, self.config.hidden_size),
+                name="output_weights",
+            )
+            self.output_bias = keras.Variable("zeros", shape=(2,), name="output_bias")
+        self.built = True
+
+    def call(self, features: Mapping[str, tf.Tensor], training: bool | None = False) -> dict:
+        """Span logits of a batch; the loss when `start_positions`/`end_positions` are given.
+
+        Args:
+          features: dict with `input_ids`, `input_mask`, `segment_ids` (int32
+            [batch_size, seq_length]) and optionally `start_positions`,
+            `end_positions` (int32 [batch_size] or [batch_size, 1]).
+          training: the encoder's dropout is applied only when True.
+
+        Returns:
+          A dict of float32 Tensors: `start_logits`, `end_logits` ([batch_size,
+          seq_length]); with positions also `per_example_loss` [batch_size]
+          (the mean of the start and end cross-entropies) and `loss` (its mean,
+          the original's `(start_loss + end_loss) / 2`).
+        """
+        return self._forward_fn(dict(features), training=bool(training))
+
+    def _forward(self, features: Mapping[str, tf.Tensor], training: bool) -> dict:
+        bert_out = self.bert(
+            features["input_ids"],
+            features.get("input_mask"),
+            features.get("segment_ids"),
+            training=training,
+        )
+        sequence = bert_out["sequence_output"]  # [B, S, H]
+        weights = tf.cast(self.output_weights, sequence.dtype)
+        logits = tf.einsum("bsh,kh->bsk", sequence, weights)  # [B, S, 2]
+        logits = tf.nn.bias_add(logits, tf.cast(self.output_bias, sequence.dtype))
+        logits = tf.cast(logits, tf.float32)
+        outputs: dict[str, Any] = {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
+        if features.get("start_positions") is not None:
+            seq_length = tf.shape(logits)[1]
+
+            def cross_entropy(logits, positions):  # [B, S], [B] -> [B]
+                positions = tf.reshape(tf.cast(positions, tf.int32), [-1])
+                one_hot = tf.one_hot(positions, depth=seq_length, dtype=tf.float32)
+                return -tf.reduce_sum(one_hot * tf.nn.log_softmax(logits, axis=-1), axis=-1)
+
+            start = cross_entropy(outputs["start_logits"], features["start_positions"])
+            end = cross_entropy(outputs["end_logits"], features["end_positions"])
+            per_example_loss = (start + end) / 2.0
+            outputs.update(per_example_loss=per_example_loss, loss=tf.reduce_mean(per_example_loss))
+        return outputs

@@ -31,3 +31,18 @@ def _restore_absl_log_level():
     level = logger.level
     yield
     logger.setLevel(level)
+
+
+def two_cpu_mirrored_strategy() -> tf.distribute.MirroredStrategy:
+    """A MirroredStrategy over the 2 logical CPUs, with collective keys of its own.
+
+    Every MirroredStrategy of a process numbers its collectives from the same
+    keys (TF's `_collective_key_base` is never advanced), so a second strategy
+    can collide with an earlier one's collectives of other shapes ("Shape
+    mismatch in the collective instance"). Advancing the base before each new
+    strategy avoids it.
+    """
+    devices = tf.config.list_logical_devices("CPU")
+    assert len(devices) >= 2, "conftest.py must configure 2 logical CPU devices"
+    tf.distribute.MirroredStrategy._collective_key_base += 1_000_000
+    return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])

@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import two_cpu_mirrored_strategy
 from state_compare import assert_state_close
 
 from official_bert import checkpoints
@@ -228,7 +229,7 @@ def test_save_without_step_writes_released_style_weights(config, tmp_path):
 
 
 def test_restore_and_save_under_a_mirrored_strategy(config, tmp_path, golden):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_mirrored_strategy()
     with strategy.scope():
         model, optimizer = BertClassifier(config, 3), create_optimizer(5e-3, 10, 1)
         checkpoints.restore_checkpoint(CLASSIFIER_RUN, model, optimizer, strict=True, log=False)

@@ -14,9 +14,10 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import two_cpu_mirrored_strategy
 from state_compare import assert_state_close
 
-from official_bert import checkpoints, distribute, models
+from official_bert import checkpoints, models
 from official_bert.classifier import ClassifierTask
 from official_bert.modeling import BertConfig
 from official_bert.training import Trainer, TrainerConfig
@@ -76,9 +77,6 @@ def test_one_hot_lookups_clip_by_the_summed_norm_and_so_differ(tmp_path):
 
 
 def test_two_replicas_clip_like_one_device_with_the_global_batch(tmp_path):
-    devices = tf.config.list_logical_devices("CPU")
-    assert len(devices) >= 2, "tests/conftest.py must configure 2 logical CPU devices"
-    tf.distribute.MirroredStrategy._collective_key_base += 1_000_000
-    strategy = distribute.get_strategy("mirrored", devices=[d.name for d in devices[:2]])
+    strategy = two_cpu_mirrored_strategy()
     state, expected = _run("small_init", tmp_path, strategy=strategy)
     assert_state_close(state, expected)

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from conftest import two_cpu_mirrored_strategy
 
 from official_bert import checkpoints, extract_features
 from official_bert.modeling import BertConfig, BertModel
@@ -83,7 +83,7 @@ def test_features_are_the_model_outputs_rounded(files):
 
 def test_mirrored_strategy_gives_the_same_file(files):
     default = run(files, "default.jsonl")
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_mirrored_strategy()
     mirrored = run(files, "mirrored.jsonl", batch_size=2, strategy=strategy)
     assert len(mirrored) == len(default)
     for a, b in zip(mirrored, default):

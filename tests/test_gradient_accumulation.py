@@ -3,18 +3,18 @@
 import os
 from unittest import mock
 
+import distributed_worker as dw  # noqa: I001  (tests/ is on sys.path)
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
+from conftest import two_cpu_mirrored_strategy
+from state_compare import assert_state_close
 
-from official_bert import distribute, models
+from official_bert import models
 from official_bert.classifier import ClassifierTask
 from official_bert.errors import InputError
 from official_bert.training import Trainer, TrainerConfig, check_batch_size
-
-import distributed_worker as dw  # noqa: I001  (tests/ is on sys.path)
-from state_compare import assert_state_close
 
 GLOBAL_BATCH = 8
 
@@ -87,10 +87,7 @@ def test_four_micro_batches_of_two_equal_one_batch_of_eight(task_name, tmp_path)
 
 @pytest.mark.parametrize("task_name", ["pretraining", "classifier"])
 def test_accumulation_on_two_replicas_equals_one_device(task_name, tmp_path):
-    devices = tf.config.list_logical_devices("CPU")
-    assert len(devices) >= 2, "tests/conftest.py must configure 2 logical CPU devices"
-    tf.distribute.MirroredStrategy._collective_key_base += 1_000_000
-    strategy = distribute.get_strategy("mirrored", devices=[d.name for d in devices[:2]])
+    strategy = two_cpu_mirrored_strategy()
     whole = _train(task_name, 1, tmp_path / "whole")
     accumulated = _train(task_name, 2, tmp_path / "mirrored", strategy)
     _assert_same(accumulated, whole)

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import two_cpu_mirrored_strategy
 
 from official_bert import optimization
 
@@ -376,7 +377,7 @@ def test_mirrored_strategy_matches_one_device_on_same_global_batch():
     devices = tf.config.list_logical_devices("CPU")
     assert len(devices) >= 2, "tests/conftest.py must configure 2 logical CPU devices"
     one_values, one_slots, one_steps = _distributed_run(tf.distribute.get_strategy())
-    mirrored = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    mirrored = two_cpu_mirrored_strategy()
     two_values, two_slots, two_steps = _distributed_run(mirrored)
     assert one_steps == two_steps == 3
     for a, b in zip(one_values, two_values):

@@ -19,6 +19,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import two_cpu_mirrored_strategy
 from state_compare import assert_state_close
 
 from official_bert import checkpoints, distribute
@@ -66,11 +67,7 @@ def two_cpu_strategy():
     can collide with collectives of an earlier one (another test module's)
     with other shapes. Advancing the base gives this one keys of its own.
     """
-    devices = tf.config.list_logical_devices("CPU")
-    if len(devices) < 2:
-        pytest.skip("needs 2 logical CPU devices (configured in conftest.py)")
-    tf.distribute.MirroredStrategy._collective_key_base += 1_000_000
-    return distribute.get_strategy("mirrored", devices=[d.name for d in devices[:2]])
+    return two_cpu_mirrored_strategy()
 
 
 # ----------------------------------------------------------------- golden steps
