@@ -105,7 +105,7 @@ def test_released_checkpoint_initialises_every_variable_and_logs_the_listing(tmp
 
     absl_logging.set_verbosity(absl_logging.INFO)
     trainer = Trainer(PretrainingTask(dw.tiny_config()), TrainerConfig(output_dir=str(tmp_path)))
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):
         result = trainer.restore(RELEASED)
     assert result.not_initialized == [] and trainer.global_step == 0
     assert "bert/pooler/dense/kernel:0, shape = (32, 32), *INIT_FROM_CKPT*" in caplog.text
@@ -400,7 +400,7 @@ def test_progress_lines_come_every_n_steps_with_an_eta(tmp_path, caplog):
     trainer = dw.make_trainer(
         None, str(tmp_path), num_train_steps=6, iterations_per_loop=100, log_every_n_steps=3
     )
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):
         trainer.train(dw.dataset_fn, 6)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step = ")]
     assert [line.split(",")[0] for line in lines] == ["step = 3/6", "step = 6/6"]
@@ -410,7 +410,7 @@ def test_progress_lines_come_every_n_steps_with_an_eta(tmp_path, caplog):
 def test_automatic_logging_runs_one_step_first_then_sizes_calls_by_time(tmp_path, caplog):
     trainer = dw.make_trainer(None, str(tmp_path), num_train_steps=7, iterations_per_loop=4)
     assert trainer.config.log_every_n_steps == 0
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):
         trainer.train(dw.dataset_fn, 7)
     steps = [
         r.getMessage().split(",")[0] for r in caplog.records if r.getMessage().startswith("step = ")
