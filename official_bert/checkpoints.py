@@ -92,7 +92,7 @@ def resolve_checkpoint(path: str) -> str:
     return path
 
 
-def _load_reader(prefix: str) -> Any:
+def load_reader(prefix: str) -> Any:
     """`tf.train.load_checkpoint`, with an error naming the checkpoint if it is unreadable."""
     try:
         return tf.train.load_checkpoint(prefix)
@@ -110,7 +110,7 @@ def _first_line(error: BaseException) -> str:
 
 def list_variables(path: str) -> dict[str, tuple[list[int], tf.DType]]:
     """Maps each entry of a checkpoint to its (shape, dtype)."""
-    reader = _load_reader(resolve_checkpoint(path))
+    reader = load_reader(resolve_checkpoint(path))
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
     return {name: (shapes[name], dtypes[name]) for name in sorted(shapes)}
@@ -175,7 +175,7 @@ def _assign_from(
     ckpt_shape = list(shapes[name])
     var_shape = list(variable.shape)
     if ckpt_shape != var_shape:
-        raise ValueError(
+        raise InputError(
             f"Shape mismatch for variable {name}: checkpoint {prefix} has shape {ckpt_shape}, "
             f"the model has {var_shape}. Check that bert_config.json (or num_labels) matches "
             "the checkpoint."
@@ -192,7 +192,7 @@ def _assign_from(
         ckpt_dtype.is_integer and var_dtype.is_integer
     )
     if not same_kind:
-        raise ValueError(
+        raise InputError(
             f"Dtype mismatch for variable {name}: checkpoint {prefix} has "
             f"{ckpt_dtype.name}, the model has {var_dtype.name}."
         )
@@ -235,7 +235,7 @@ def restore_checkpoint(
         shapes), or `strict` and entries are missing (listing them).
     """
     prefix = resolve_checkpoint(path)
-    reader = _load_reader(prefix)
+    reader = load_reader(prefix)
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
     named = _named_variables(model)
@@ -244,7 +244,7 @@ def restore_checkpoint(
     missing = [n for n in named if n not in shapes]
     missing_state = [n for n in state if n not in shapes]
     if strict and (missing or missing_state):
-        raise ValueError(
+        raise InputError(
             f"Checkpoint {prefix} lacks {len(missing) + len(missing_state)} required "
             f"variables: {missing + missing_state}."
         )
@@ -354,14 +354,8 @@ def save_checkpoint(
             "--output_dir) and run again."
         )
     tmp_prefix = files.temp_path(prefix)
-    names = sorted(tensors)
     try:
-        tf.raw_ops.SaveV2(
-            prefix=tmp_prefix,
-            tensor_names=names,
-            shape_and_slices=[""] * len(names),
-            tensors=[tensors[n] for n in names],
-        )
+        write_tensors(tmp_prefix, tensors)
         # Data first, index last: a prefix whose .index exists is complete.
         for tmp_file in tf.io.gfile.glob(tmp_prefix + ".data-*"):
             tf.io.gfile.rename(tmp_file, prefix + tmp_file[len(tmp_prefix) :], overwrite=True)
@@ -373,6 +367,25 @@ def save_checkpoint(
     return prefix
 
 
+def write_tensors(prefix: str, tensors: dict) -> None:
+    """Writes `prefix.index` and `prefix.data-*`: a TF1 name-based checkpoint of `tensors`.
+
+    Args:
+      prefix: the checkpoint prefix.
+      tensors: name -> Tensor or numpy array, written under that name as it is.
+
+    Not atomic by itself and no state file: `save_checkpoint` writes through a
+    temporary prefix; other callers write into a staging folder.
+    """
+    names = sorted(tensors)
+    tf.raw_ops.SaveV2(
+        prefix=prefix,
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.convert_to_tensor(tensors[n]) for n in names],
+    )
+
+
 def _checkpoint_files(prefix: str) -> list[str]:
     return tf.io.gfile.glob(prefix + ".index") + tf.io.gfile.glob(prefix + ".data-*")
 
@@ -382,7 +395,12 @@ def _update_state_file(model_dir: str, prefix: str, max_to_keep: int | None) -> 
 
     Only checkpoints inside `model_dir` are ever deleted.
     """
-    state = read_checkpoint_state(model_dir)
+    try:
+        state = read_checkpoint_state(model_dir)
+    except InputError:
+        # An unreadable state file is replaced; the checkpoints it may have
+        # listed stay on disk (untracked, so never pruned).
+        state = None
     previous = state.all_model_checkpoint_paths if state else []
     kept = [p for p in previous if p != prefix and _checkpoint_files(p)] + [prefix]
     if max_to_keep:

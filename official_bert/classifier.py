@@ -1,4 +1,8 @@
-"""Sentence (pair) classification: the task and the run of run_classifier.py.
+"""BERT finetuning runner: sentence (pair) classification (run_classifier.py).
+
+The library of `python run_classifier.py`, `python -m official_bert.classifier`
+and `bert-run-classifier`: `define_flags()` defines the original's flags (same
+names, defaults and help) and this port's.
 
 `ClassifierTask` gives the training loop of `official_bert.training` the
 original's classifier (`BertClassifier`), its loss and its `metric_fn`;
@@ -30,10 +34,13 @@ from absl import logging
 from official_bert import (
     classifier_data,
     classifier_features,
+    cli,
+    distribute,
     flags_common,
     tokenization,
 )
-from official_bert.modeling import BertConfig
+from official_bert.errors import InputError
+from official_bert.modeling import BertConfig, check_max_seq_length
 from official_bert.models import BertClassifier
 from official_bert.training import (
     EVAL_RESULTS_FILENAME,
@@ -51,7 +58,7 @@ TRAIN_RECORD_FILENAME = "train.tf_record"
 EVAL_RECORD_FILENAME = "eval.tf_record"
 PREDICT_RECORD_FILENAME = "predict.tf_record"
 
-# The flags absl requires on the command line (as the original's __main__).
+# The flags a command line must give (as the original's __main__).
 REQUIRED_FLAGS = ("data_dir", "task_name", "vocab_file", "bert_config_file", "output_dir")
 
 # Every worker of a multi-worker run shuffles the training records with this
@@ -63,51 +70,46 @@ MULTI_WORKER_SHUFFLE_SEED = 12345
 # --------------------------------------------------------------------------- flags
 
 
-def _define(kind: str, name: str, default: Any, help_text: str) -> None:
-    if name in absl_flags.FLAGS:  # defined by another entry point in this process
-        return
-    getattr(absl_flags, f"DEFINE_{kind}")(name, default, help_text)
-
-
 def define_flags() -> None:
     """Defines the original run_classifier.py's flags (and the shared TF2 flags) in absl's FLAGS.
 
-    Idempotent, like `flags_common.define_common_flags`: a flag that is
-    already defined is left as it is.
+    Idempotent: a flag that is already defined is left as it is.
     """
     flags_common.define_common_flags()
 
     ## Required parameters
-    _define(
+    cli.define_flag(
         "string",
         "data_dir",
         None,
         "The input data dir. Should contain the .tsv files (or other data files) for the task.",
     )
-    _define("string", "task_name", None, "The name of the task to train.")
-    _define("string", "vocab_file", None, "The vocabulary file that the BERT model was trained on.")
+    cli.define_flag("string", "task_name", None, "The name of the task to train.")
+    cli.define_flag(
+        "string", "vocab_file", None, "The vocabulary file that the BERT model was trained on."
+    )
 
     ## Other parameters
-    _define(
+    cli.define_flag(
         "bool",
         "do_lower_case",
         True,
         "Whether to lower case the input text. Should be True for uncased models and False "
         "for cased models.",
     )
-    _define(
+    cli.define_flag(
         "integer",
         "max_seq_length",
         128,
         "The maximum total input sequence length after WordPiece tokenization. Sequences "
         "longer than this will be truncated, and sequences shorter than this will be padded.",
     )
-    _define(
+    cli.define_flag(
         "bool", "do_predict", False, "Whether to run the model in inference mode on the test set."
     )
-    _define("integer", "predict_batch_size", 8, "Total batch size for predict.")
-    _define("float", "num_train_epochs", 3.0, "Total number of training epochs to perform.")
-    _define(
+    cli.define_flag("integer", "predict_batch_size", 8, "Total batch size for predict.")
+    cli.define_flag("float", "num_train_epochs", 3.0, "Total number of training epochs to perform.")
+    cli.define_flag(
         "float",
         "warmup_proportion",
         0.1,
@@ -245,15 +247,13 @@ class _Examples:
 
 def _check_flags(flags: Any) -> None:
     """The original's flag checks, and the required flags of the command line."""
-    for name in REQUIRED_FLAGS:
-        if not getattr(flags, name, None):
-            raise ValueError(f"Flag --{name} must have a value other than None.")
+    flags_common.check_required_flags(flags, REQUIRED_FLAGS)
     tokenization.validate_case_matches_checkpoint(flags.do_lower_case, flags.init_checkpoint)
     if not flags.do_train and not flags.do_eval and not flags.do_predict:
-        raise ValueError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+        raise InputError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
     for name in ("train_batch_size", "eval_batch_size", "predict_batch_size"):
         if getattr(flags, name) < 1:
-            raise ValueError(f"--{name} must be at least 1; got {getattr(flags, name)}.")
+            raise InputError(f"--{name} must be at least 1; got {getattr(flags, name)}.")
 
 
 def _read_examples(processor: classifier_data.DataProcessor, flags: Any) -> _Examples:
@@ -270,27 +270,10 @@ def _read_examples(processor: classifier_data.DataProcessor, flags: Any) -> _Exa
         try:
             setattr(examples, split, read(flags.data_dir))
         except NotImplementedError as error:
-            raise ValueError(
+            raise InputError(
                 f"--task_name={flags.task_name} cannot run with --{flag}: {error}"
             ) from error
     return examples
-
-
-def _check_vocab_fits(
-    tokenizer: tokenization.FullTokenizer, bert_config: BertConfig, flags: Any
-) -> None:
-    """Refuses a vocabulary with ids the model has no embedding for.
-
-    The original would fail inside the embedding lookup on CPU, and silently
-    read zeros (or another row) on GPU and TPU.
-    """
-    vocab_ids = max(tokenizer.vocab.values(), default=-1) + 1
-    if vocab_ids > bert_config.vocab_size:
-        raise ValueError(
-            f"--vocab_file={flags.vocab_file} has {vocab_ids} token ids but the model of "
-            f"--bert_config_file={flags.bert_config_file} has vocab_size="
-            f"{bert_config.vocab_size}: pass the vocabulary that came with the model."
-        )
 
 
 def _num_train_steps(num_examples: int, flags: Any) -> tuple[int, int]:
@@ -298,7 +281,7 @@ def _num_train_steps(num_examples: int, flags: Any) -> tuple[int, int]:
     num_train_steps = int(num_examples / flags.train_batch_size * flags.num_train_epochs)
     num_warmup_steps = int(num_train_steps * flags.warmup_proportion)
     if num_train_steps < 1:
-        raise ValueError(
+        raise InputError(
             f"{num_examples} training examples in batches of --train_batch_size="
             f"{flags.train_batch_size} for --num_train_epochs={flags.num_train_epochs} give "
             f"int({num_examples} / {flags.train_batch_size} * {flags.num_train_epochs}) = "
@@ -352,22 +335,17 @@ def run(
       A `RunResult`.
 
     Raises:
-      ValueError, FileNotFoundError: a flag, a data file, the config or the
-        init checkpoint is wrong (the message names it); nothing is written.
+      InputError (a ValueError; MissingFileError, also a FileNotFoundError, for
+        a missing file): a flag, a data file, the config or the init
+        checkpoint is wrong (the message names it); nothing is written.
     """
     _check_flags(flags)
     bert_config = BertConfig.from_json_file(flags.bert_config_file)
-    if flags.max_seq_length > bert_config.max_position_embeddings:
-        raise ValueError(
-            f"Cannot use sequence length {flags.max_seq_length} because the BERT model was "
-            f"only trained up to sequence length {bert_config.max_position_embeddings} "
-            f"(--max_seq_length={flags.max_seq_length}, max_position_embeddings of "
-            f"--bert_config_file={flags.bert_config_file})."
-        )
+    check_max_seq_length(bert_config, flags.max_seq_length, flags.bert_config_file)
     processor = classifier_data.get_processor(flags.task_name)
     label_list = processor.get_labels()
     tokenizer = tokenization.FullTokenizer(flags.vocab_file, flags.do_lower_case)
-    _check_vocab_fits(tokenizer, bert_config, flags)
+    flags_common.check_vocab_fits(tokenizer, bert_config, flags.vocab_file, flags.bert_config_file)
     examples = _read_examples(processor, flags)
 
     num_train_steps = num_warmup_steps = None
@@ -376,11 +354,28 @@ def run(
 
     if strategy is None:
         strategy = flags_common.strategy_from_flags(flags)
-    if flags.do_train:
-        check_batch_size("train_batch_size", flags.train_batch_size, strategy)
+    if distribute.num_workers(strategy) > 1 and (flags.do_eval or flags.do_predict):
+        # Eval and predict read one file of global batches in order and
+        # gather the predictions on the chief: not written for several workers.
+        raise InputError(
+            "--do_eval and --do_predict run on one machine: with "
+            "--strategy=multi_worker_mirrored run --do_train only, then --do_eval/--do_predict "
+            "once without --strategy and with the same --output_dir (it evaluates the latest "
+            "checkpoint)."
+        )
     config = flags_common.trainer_config_from_flags(
         flags, num_train_steps=num_train_steps, num_warmup_steps=num_warmup_steps
     )
+    if flags.do_train:
+        check_batch_size(
+            "train_batch_size", flags.train_batch_size, strategy, config.gradient_accumulation_steps
+        )
+    seed = getattr(flags, "random_seed", None)
+    if shuffle_seed is None:
+        shuffle_seed = seed
+    if seed is not None:
+        # The new head's initial values and dropout; the shuffle takes `seed` too.
+        keras.utils.set_random_seed(seed)
     trainer = Trainer(ClassifierTask(bert_config, len(label_list)), config, strategy)
     on_tpu = trainer.on_tpu
     _restore(trainer, flags.init_checkpoint)
@@ -491,3 +486,13 @@ def _predict(
                 "examples: a bug, please report it."
             )
     return probabilities[:num_actual]
+
+
+def main(argv: list[str]) -> None:
+    """The command line's main: `run` with absl's parsed flags."""
+    del argv
+    run(absl_flags.FLAGS)
+
+
+if __name__ == "__main__":
+    cli.run("official_bert.classifier")

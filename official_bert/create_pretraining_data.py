@@ -41,7 +41,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from official_bert import files, tokenization
 from official_bert.errors import InputError
@@ -816,45 +816,62 @@ def create_pretraining_data(
 # ---------------------------------------------------------------------------
 
 
+# The flags every run must set (`cli.run` marks them required on the command line).
+REQUIRED_FLAGS = ("input_file", "output_file", "vocab_file")
+
+
 def define_flags() -> None:
-    """Defines the original's flags, with its names, defaults and help."""
-    # Required parameters.
-    flags.DEFINE_string(
-        "input_file", None, "Input raw text file (or comma-separated list of files)."
+    """Defines the original's flags, with its names, defaults and help (idempotent)."""
+    from official_bert import cli
+
+    ## Required parameters
+    cli.define_flag(
+        "string", "input_file", None, "Input raw text file (or comma-separated list of files)."
     )
-    flags.DEFINE_string(
-        "output_file", None, "Output TF example file (or comma-separated list of files)."
+    cli.define_flag(
+        "string",
+        "output_file",
+        None,
+        "Output TF example file (or comma-separated list of files).",
     )
-    flags.DEFINE_string(
-        "vocab_file", None, "The vocabulary file that the BERT model was trained on."
+    cli.define_flag(
+        "string", "vocab_file", None, "The vocabulary file that the BERT model was trained on."
     )
-    # Other parameters.
-    flags.DEFINE_bool(
+    ## Other parameters
+    cli.define_flag(
+        "bool",
         "do_lower_case",
         True,
         "Whether to lower case the input text. Should be True for uncased "
         "models and False for cased models.",
     )
-    flags.DEFINE_bool(
+    cli.define_flag(
+        "bool",
         "do_whole_word_mask",
         False,
         "Whether to use whole word masking rather than per-WordPiece masking.",
     )
-    flags.DEFINE_integer("max_seq_length", 128, "Maximum sequence length.")
-    flags.DEFINE_integer(
-        "max_predictions_per_seq", 20, "Maximum number of masked LM predictions per sequence."
+    cli.define_flag("integer", "max_seq_length", 128, "Maximum sequence length.")
+    cli.define_flag(
+        "integer",
+        "max_predictions_per_seq",
+        20,
+        "Maximum number of masked LM predictions per sequence.",
     )
-    flags.DEFINE_integer("random_seed", 12345, "Random seed for data generation.")
-    flags.DEFINE_integer(
-        "dupe_factor", 10, "Number of times to duplicate the input data (with different masks)."
+    cli.define_flag("integer", "random_seed", 12345, "Random seed for data generation.")
+    cli.define_flag(
+        "integer",
+        "dupe_factor",
+        10,
+        "Number of times to duplicate the input data (with different masks).",
     )
-    flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.")
-    flags.DEFINE_float(
+    cli.define_flag("float", "masked_lm_prob", 0.15, "Masked LM probability.")
+    cli.define_flag(
+        "float",
         "short_seq_prob",
         0.1,
         "Probability of creating sequences which are shorter than the maximum length.",
     )
-    flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
 
 
 def main(argv: Sequence[str]) -> None:
@@ -862,7 +879,6 @@ def main(argv: Sequence[str]) -> None:
     del argv
     from official_bert import tokenization
 
-    logging.set_verbosity(logging.INFO)
     flag_values = flags.FLAGS
     tokenizer = tokenization.FullTokenizer(
         vocab_file=flag_values.vocab_file, do_lower_case=flag_values.do_lower_case
@@ -882,5 +898,6 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    from official_bert import cli
+
+    cli.run("official_bert.create_pretraining_data")

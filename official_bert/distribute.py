@@ -17,6 +17,10 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from official_bert.errors import InputError
+
+# How far each new MirroredStrategy's collective keys are moved (see get_strategy).
+_COLLECTIVE_KEYS_PER_STRATEGY = 1_000_000
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
 MIXED_PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -25,13 +29,13 @@ def resolve_strategy_name(strategy: str, use_tpu: bool = False) -> str:
     """The strategy to build: `tpu` when `use_tpu`, else `strategy`.
 
     Raises:
-      ValueError: `strategy` is unknown, or `use_tpu` contradicts it.
+      InputError: `strategy` is unknown, or `use_tpu` contradicts it.
     """
     if strategy not in STRATEGIES:
-        raise ValueError(f"--strategy={strategy!r} is not one of {', '.join(STRATEGIES)}.")
+        raise InputError(f"--strategy={strategy!r} is not one of {', '.join(STRATEGIES)}.")
     if use_tpu:
         if strategy not in ("default", "tpu"):
-            raise ValueError(
+            raise InputError(
                 f"--use_tpu=True asks for a TPU but --strategy={strategy}; drop one of the two "
                 "(--use_tpu=True is the same as --strategy=tpu)."
             )
@@ -69,6 +73,12 @@ def get_strategy(
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
+        # Every MirroredStrategy of a process numbers its collectives from the
+        # same keys (TensorFlow never advances `_collective_key_base`), so a
+        # second strategy in one process (a notebook, a sweep) can collide with
+        # the first's collectives ("Shape mismatch in the collective instance").
+        # Give each strategy keys of its own; test_distribute checks the name.
+        tf.distribute.MirroredStrategy._collective_key_base += _COLLECTIVE_KEYS_PER_STRATEGY
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multi_worker_mirrored":
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -94,6 +104,15 @@ def is_tpu_strategy(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, tf.distribute.TPUStrategy)
 
 
+def num_workers(strategy: tf.distribute.Strategy) -> int:
+    """The number of worker processes of the strategy's cluster (1 without a cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    spec = resolver.cluster_spec().as_dict()
+    return max(1, sum(len(spec.get(job, ())) for job in ("chief", "worker")))
+
+
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """Whether this process writes checkpoints, summaries and results.
 
@@ -114,10 +133,10 @@ def dtype_policy(mixed_precision: str) -> keras.DTypePolicy:
     """The Keras dtype policy of `--mixed_precision` (variables stay float32).
 
     Raises:
-      ValueError: the name is not one of `MIXED_PRECISION_POLICIES`.
+      InputError: the name is not one of `MIXED_PRECISION_POLICIES`.
     """
     if mixed_precision not in MIXED_PRECISION_POLICIES:
-        raise ValueError(
+        raise InputError(
             f"--mixed_precision={mixed_precision!r} is not one of "
             f"{', '.join(MIXED_PRECISION_POLICIES)}."
         )

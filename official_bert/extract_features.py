@@ -1,6 +1,6 @@
 """Extract pre-computed feature vectors from BERT (the original's extract_features.py).
 
-    python -m official_bert.extract_features \
+    python extract_features.py \
       --input_file=input.txt --output_file=output.jsonl \
       --vocab_file=vocab.txt --bert_config_file=bert_config.json \
       --init_checkpoint=bert_model.ckpt --layers=-1,-2,-3,-4 --max_seq_length=128
@@ -10,6 +10,12 @@ JSON the original writes: `{"linex_index": i, "features": [{"token": ...,
 "layers": [{"index": -1, "values": [...]}, ...]}, ...]}` with values rounded to
 6 decimals, for the tokens of the example (not the padding). The output file
 is written under a temporary name and renamed when complete.
+
+The same command runs as `python -m official_bert.extract_features` and, from
+an installed package, `bert-extract-features`. Before the model runs, the
+checks of run_classifier: the vocabulary fits the config's vocab_size, and
+--max_seq_length its max_position_embeddings; input that is not UTF-8 is
+refused with its file and line.
 """
 
 from __future__ import annotations
@@ -22,16 +28,21 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
-from official_bert import checkpoints, distribute, files, tokenization
+from official_bert import checkpoints, cli, distribute, files, flags_common, tokenization
 from official_bert.classifier_features import truncate_seq_pair
-from official_bert.modeling import BertConfig, BertModel
+from official_bert.errors import InputError, MissingFileError
+from official_bert.modeling import BertConfig, BertModel, check_max_seq_length
 
 # Decimals kept for each value in the output, as in the original.
 OUTPUT_DECIMALS = 6
 # Separator of the two texts of an input line (with one space either side).
 _PAIR_PATTERN = re.compile(r"^(.*) \|\|\| (.*)$")
+# [CLS] and [SEP], the fewest tokens of a sequence, plus one word piece.
+MIN_MAX_SEQ_LENGTH = 3
+# The flags a command line must give (as the original's __main__).
+REQUIRED_FLAGS = ("input_file", "vocab_file", "bert_config_file", "init_checkpoint", "output_file")
 
 
 @dataclasses.dataclass
@@ -53,13 +64,19 @@ class InputFeatures:
 
 
 def read_examples(input_file: str) -> list[InputExample]:
-    """Reads one example per line: `text_a`, or `text_a ||| text_b`."""
+    """Reads one example per line: `text_a`, or `text_a ||| text_b`.
+
+    Raises:
+      MissingFileError: `input_file` does not exist.
+      InputError: a line is not valid UTF-8 (naming the file and the line).
+    """
     if not tf.io.gfile.exists(input_file):
-        raise FileNotFoundError(f"--input_file {input_file} does not exist.")
+        raise MissingFileError(f"--input_file {input_file} does not exist.")
     examples = []
-    with tf.io.gfile.GFile(input_file, "r") as reader:
-        for unique_id, line in enumerate(reader):
-            line = tokenization.convert_to_unicode(line).strip()
+    with tf.io.gfile.GFile(input_file, "rb") as reader:
+        for unique_id, raw_line in enumerate(reader):
+            source = f"--input_file {input_file}, line {unique_id + 1}"
+            line = tokenization.decode_utf8_strict(raw_line, source=source).strip()
             match = _PAIR_PATTERN.match(line)
             text_a, text_b = (line, None) if match is None else (match.group(1), match.group(2))
             examples.append(InputExample(unique_id, text_a, text_b))
@@ -175,10 +192,10 @@ def parse_layers(layers: str, num_hidden_layers: int) -> list[int]:
     try:
         indexes = [int(x) for x in layers.split(",")]
     except ValueError:
-        raise ValueError(f"--layers must be comma-separated integers, got {layers!r}.") from None
+        raise InputError(f"--layers must be comma-separated integers, got {layers!r}.") from None
     for index in indexes:
         if not -num_hidden_layers <= index < num_hidden_layers:
-            raise ValueError(
+            raise InputError(
                 f"--layers has {index}, but the model has {num_hidden_layers} layers "
                 f"(valid: {-num_hidden_layers}..{num_hidden_layers - 1})."
             )
@@ -198,23 +215,34 @@ def run(
     use_one_hot_embeddings: bool = False,
     strategy: tf.distribute.Strategy | None = None,
 ) -> int:
-    """Writes the features of every line of `input_file`; returns the number of lines."""
+    """Writes the features of every line of `input_file`; returns the number of lines.
+
+    Raises:
+      InputError (MissingFileError for a missing file): a flag, the config,
+        the vocabulary, the input or the checkpoint is wrong (the message
+        names it); nothing is written.
+    """
     bert_config = BertConfig.from_json_file(bert_config_file)
     layer_indexes = parse_layers(layers, bert_config.num_hidden_layers)
-    if max_seq_length > bert_config.max_position_embeddings:
-        raise ValueError(
-            f"--max_seq_length {max_seq_length} is longer than max_position_embeddings "
-            f"({bert_config.max_position_embeddings}) of {bert_config_file}."
+    check_max_seq_length(bert_config, max_seq_length, bert_config_file)
+    if max_seq_length < MIN_MAX_SEQ_LENGTH:
+        raise InputError(
+            f"--max_seq_length must be at least {MIN_MAX_SEQ_LENGTH}, got {max_seq_length}."
         )
-    if max_seq_length < 3:
-        raise ValueError(f"--max_seq_length must be at least 3, got {max_seq_length}.")
+    if batch_size < 1:
+        raise InputError(f"--batch_size must be at least 1, got {batch_size}.")
+    try:  # before the model runs, not after
+        files.check_directory_exists(output_file)
+    except FileNotFoundError as error:
+        raise MissingFileError(f"--output_file: {error}") from None
     tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=do_lower_case)
+    flags_common.check_vocab_fits(tokenizer, bert_config, vocab_file, bert_config_file)
     examples = read_examples(input_file)
     features = convert_examples_to_features(examples, max_seq_length, tokenizer)
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = BertModel(bert_config, use_one_hot_embeddings=use_one_hot_embeddings)
-    checkpoints.restore_checkpoint(init_checkpoint, model)
+    _restore(init_checkpoint, model)
 
     with files.atomic_write(output_file) as tmp_file:
         with tf.io.gfile.GFile(tmp_file, "w") as writer:
@@ -226,58 +254,88 @@ def run(
     return len(features)
 
 
+def _restore(init_checkpoint: str, model: BertModel) -> None:
+    """Restores the model from --init_checkpoint; refuses one of another model."""
+    try:
+        result = checkpoints.restore_checkpoint(init_checkpoint, model)
+    except InputError:
+        raise
+    except ValueError as error:  # a shape or dtype that differs, naming the variable
+        raise InputError(f"{error} (--init_checkpoint={init_checkpoint})") from None
+    if not result.initialized:
+        raise InputError(
+            f"--init_checkpoint={init_checkpoint} shares no variable name with the model: "
+            "is it a BERT checkpoint in the original's format?"
+        )
+
+
 FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-    """The original's flags, with its defaults."""
-    flags.DEFINE_string("input_file", None, "Input text, one example per line: a ||| b.")
-    flags.DEFINE_string("output_file", None, "Output JSON lines file.")
-    flags.DEFINE_string("layers", "-1,-2,-3,-4", "Encoder layers to output, comma-separated.")
-    flags.DEFINE_string(
+    """Defines the original's flags, with its defaults, in absl's FLAGS (idempotent)."""
+    ## Required parameters
+    cli.define_flag("string", "input_file", None, "Input text, one example per line: a ||| b.")
+    cli.define_flag("string", "output_file", None, "Output JSON lines file.")
+    cli.define_flag(
+        "string",
         "bert_config_file",
         None,
         "The config json file corresponding to the pre-trained BERT model. "
         "This specifies the model architecture.",
     )
-    flags.DEFINE_integer(
+    cli.define_flag(
+        "string",
+        "init_checkpoint",
+        None,
+        "Initial checkpoint (usually from a pre-trained BERT model).",
+    )
+    cli.define_flag(
+        "string", "vocab_file", None, "The vocabulary file that the BERT model was trained on."
+    )
+    ## Other parameters
+    cli.define_flag("string", "layers", "-1,-2,-3,-4", "Encoder layers to output, comma-separated.")
+    cli.define_flag(
+        "integer",
         "max_seq_length",
         128,
         "The maximum total input sequence length after WordPiece tokenization. "
         "Sequences longer than this will be truncated, and sequences shorter "
         "than this will be padded.",
     )
-    flags.DEFINE_string(
-        "init_checkpoint", None, "Initial checkpoint (usually from a pre-trained BERT model)."
-    )
-    flags.DEFINE_string(
-        "vocab_file", None, "The vocabulary file that the BERT model was trained on."
-    )
-    flags.DEFINE_bool(
+    cli.define_flag(
+        "bool",
         "do_lower_case",
         True,
         "Whether to lower case the input text. Should be True for uncased "
         "models and False for cased models.",
     )
-    flags.DEFINE_integer("batch_size", 32, "Batch size for predictions.")
-    flags.DEFINE_bool("use_tpu", False, "Whether to use TPU or GPU/CPU.")
-    flags.DEFINE_string("master", None, "If using a TPU, the address of the master.")
-    flags.DEFINE_integer(
-        "num_tpu_cores", 8, "Only used if `use_tpu` is True. Total number of TPU cores to use."
-    )
-    flags.DEFINE_bool(
+    cli.define_flag("integer", "batch_size", 32, "Batch size for predictions.")
+    cli.define_flag(
+        "bool",
         "use_one_hot_embeddings",
         False,
         "If True, tf.one_hot will be used for embedding lookups, otherwise "
         "a gather will be used. On TPUs, this should be True since it is much faster.",
     )
-    for name in ("input_file", "vocab_file", "bert_config_file", "init_checkpoint", "output_file"):
-        flags.mark_flag_as_required(name)
+    ## TPU parameters
+    cli.define_flag("bool", "use_tpu", False, "Whether to use TPU or GPU/CPU.", group=cli.TPU)
+    cli.define_flag(
+        "string", "master", None, "If using a TPU, the address of the master.", group=cli.TPU
+    )
+    cli.define_flag(
+        "integer",
+        "num_tpu_cores",
+        8,
+        "Only used if `use_tpu` is True. The number of TPU cores expected: a TPUStrategy "
+        "uses every core of the TPU, and a warning is logged if their number differs.",
+        group=cli.TPU,
+    )
 
 
 def main(argv: Sequence[str]) -> None:
+    """The command line's main: `run` with absl's parsed flags."""
     del argv
-    logging.set_verbosity(logging.INFO)
     run(
         input_file=FLAGS.input_file,
         output_file=FLAGS.output_file,
@@ -298,5 +356,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli.run("official_bert.extract_features")

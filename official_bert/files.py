@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
 
+from official_bert.errors import InputError, MissingFileError
+
 # `.NAME.tmp-PID-HEX`, and `.NAME.tmp-PID-HEX.SUFFIX` for writers (the checkpoint
 # saver) that add suffixes of their own to a temporary prefix.
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}(?:\..*)?$")
@@ -90,7 +92,7 @@ def check_directory_exists(path: str) -> None:
     """Raises FileNotFoundError naming `path` if the folder it would be written in is missing."""
     directory = os.path.dirname(path)
     if directory and not tf.io.gfile.isdir(directory):
-        raise FileNotFoundError(f"Cannot write {path}: directory {directory} does not exist.")
+        raise MissingFileError(f"Cannot write {path}: directory {directory} does not exist.")
 
 
 @contextlib.contextmanager
@@ -139,17 +141,17 @@ def expand_input_patterns(input_file: str | Sequence[str], flag: str = "--input_
     skipped. Temporary files of this project's writers are never returned.
 
     Raises:
-      ValueError: naming `flag`, when no pattern is given, or a pattern
-        matches no file.
+      InputError: naming `flag`, when no pattern is given, or a pattern
+        matches no file (MissingFileError).
     """
     patterns = input_file.split(",") if isinstance(input_file, str) else list(input_file)
     patterns = [pattern.strip() for pattern in patterns if pattern and pattern.strip()]
     if not patterns:
-        raise ValueError(f"{flag}={input_file!r} names no file.")
+        raise InputError(f"{flag}={input_file!r} names no file.")
     files = []
     for pattern in patterns:
         matches = [path for path in tf.io.gfile.glob(pattern) if not is_temp_file(path)]
         if not matches:
-            raise ValueError(f"{flag} pattern {pattern!r} matches no file.")
+            raise MissingFileError(f"{flag} pattern {pattern!r} matches no file.")
         files.extend(matches)
     return files

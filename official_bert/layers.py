@@ -35,6 +35,8 @@ DEFAULT_INITIALIZER_RANGE = 0.02
 # (Hendrycks & Gimpel, 2016), as used by the original rather than the erf form.
 _GELU_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_CUBIC_COEFFICIENT = 0.044715
+# 1 / sqrt(2): Phi(x) = (1 + erf(x / sqrt(2))) / 2 in the exact GELU.
+_GELU_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 
 
 def gelu(x: tf.Tensor) -> tf.Tensor:
@@ -50,11 +52,26 @@ def gelu(x: tf.Tensor) -> tf.Tensor:
     return x * cdf
 
 
+def gelu_exact(x: tf.Tensor) -> tf.Tensor:
+    """Gaussian Error Linear Unit, exact form x * Phi(x) with erf (`hidden_act: "gelu_exact"`).
+
+    Not the original's `gelu` (the tanh approximation): this is Hugging Face's
+    `gelu`, for models trained with it (converted by `convert_checkpoint`).
+
+    Args:
+      x: float Tensor of any shape.
+
+    Returns:
+      float Tensor of the same shape and dtype as `x`.
+    """
+    return 0.5 * x * (1.0 + tf.math.erf(x * _GELU_INV_SQRT_2))
+
+
 def get_activation(activation: str | Callable | None) -> Callable | None:
     """Maps an activation name of `BertConfig.hidden_act` to a function.
 
     Args:
-      activation: "gelu", "relu", "tanh" or "linear" (case-insensitive), a
+      activation: "gelu", "gelu_exact", "relu", "tanh" or "linear" (case-insensitive), a
         callable (returned unchanged), or None / "" (no activation).
 
     Returns:
@@ -80,6 +97,7 @@ def get_activation(activation: str | Callable | None) -> Callable | None:
 # The activations `BertConfig.hidden_act` may name (case-insensitive), as the original's.
 _ACTIVATIONS: dict[str, Callable | None] = {
     "gelu": gelu,
+    "gelu_exact": gelu_exact,  # not in the original: Hugging Face's exact `gelu`
     "linear": None,
     "relu": tf.nn.relu,
     "tanh": tf.tanh,

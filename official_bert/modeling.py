@@ -116,7 +116,8 @@ class BertConfig:
       num_attention_heads: attention heads per layer; must divide hidden_size.
       intermediate_size: width of the feed-forward ("intermediate") layer.
       hidden_act: activation of the feed-forward layer and the masked LM
-        transform: "gelu", "relu", "tanh" or "linear".
+        transform: "gelu", "relu", "tanh" or "linear" (or this port's
+        "gelu_exact", the erf form of Hugging Face's `gelu`).
       hidden_dropout_prob: dropout of the embeddings and of every dense output
         in the encoder.
       attention_probs_dropout_prob: dropout of the attention probabilities.

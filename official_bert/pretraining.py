@@ -1,9 +1,13 @@
-"""Masked LM + next sentence pretraining: the task and the run of run_pretraining.py.
+"""Run masked LM/next sentence masked_lm pre-training for BERT (run_pretraining.py).
 
-`PretrainingTask` gives the training loop of `official_bert.training` the
-original's losses and eval metrics; `run(flags)` is the original's `main`:
-check the flags, find the input files, build the strategy, train, evaluate
-and write `eval_results.txt`.
+The library of `python run_pretraining.py`, `python -m official_bert.pretraining`
+and `bert-run-pretraining`: `define_flags()` defines the original's flags (same
+names, defaults and help) and this port's; `PretrainingTask` gives the training
+loop of `official_bert.training` the original's losses and eval metrics;
+`run(flags)` is the original's `main`: check the flags, find the input files,
+build the strategy, train, evaluate and write `eval_results.txt`. Checkpoints
+are in the original's format; a run started again with the same --output_dir
+resumes from its latest checkpoint.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from typing import Any
 
 import keras
 import tensorflow as tf
+from absl import flags as absl_flags
 from absl import logging
 
-from official_bert import flags_common, pretraining_input
+from official_bert import cli, flags_common, pretraining_input
+from official_bert.errors import InputError
 from official_bert.heads import MASKED_LM_LOSS_EPSILON
-from official_bert.modeling import BertConfig
+from official_bert.modeling import BertConfig, check_max_seq_length
 from official_bert.models import BertPretrainer
 from official_bert.training import (
     EVAL_RESULTS_FILENAME,
@@ -31,6 +37,39 @@ from official_bert.training import (
     replica_weighted_mean,
     write_eval_results,
 )
+
+# The flags a command line must give (as the original's __main__).
+REQUIRED_FLAGS = ("input_file", "bert_config_file", "output_dir")
+
+
+def define_flags() -> None:
+    """Defines run_pretraining.py's flags (the original's, and the shared ones) in absl's FLAGS.
+
+    Idempotent: a flag that is already defined is left as it is.
+    """
+    flags_common.define_common_flags()
+    ## Required parameters
+    cli.define_flag(
+        "string", "input_file", None, "Input TF example files (can be a glob or comma separated)."
+    )
+    ## Other parameters
+    cli.define_flag(
+        "integer",
+        "max_seq_length",
+        128,
+        "The maximum total input sequence length after WordPiece tokenization. "
+        "Sequences longer than this will be truncated, and sequences shorter "
+        "than this will be padded. Must match data generation.",
+    )
+    cli.define_flag(
+        "integer",
+        "max_predictions_per_seq",
+        20,
+        "Maximum number of masked LM predictions per sequence. Must match data generation.",
+    )
+    cli.define_flag("integer", "num_train_steps", 100000, "Number of training steps.")
+    cli.define_flag("integer", "num_warmup_steps", 10000, "Number of warmup steps.")
+    cli.define_flag("integer", "max_eval_steps", 100, "Maximum number of eval steps.")
 
 
 class PretrainingTask(Task):
@@ -95,33 +134,35 @@ def run(flags: Any, strategy: tf.distribute.Strategy | None = None) -> dict | No
       The eval results with `do_eval`, else None.
     """
     if not flags.do_train and not flags.do_eval:
-        raise ValueError("At least one of `do_train` or `do_eval` must be True.")
+        raise InputError("At least one of `do_train` or `do_eval` must be True.")
+    flags_common.check_required_flags(flags, REQUIRED_FLAGS)
     bert_config = BertConfig.from_json_file(flags.bert_config_file)
-    if flags.max_seq_length > bert_config.max_position_embeddings:
-        raise ValueError(
-            f"--max_seq_length={flags.max_seq_length} is longer than the model's "
-            f"max_position_embeddings={bert_config.max_position_embeddings} "
-            f"({flags.bert_config_file})."
-        )
+    check_max_seq_length(bert_config, flags.max_seq_length, flags.bert_config_file)
     tf.io.gfile.makedirs(flags.output_dir)
     input_files = pretraining_input.glob_input_files(flags.input_file)
     logging.info("*** Input Files ***")
     for input_file in input_files:
         logging.info("  %s", input_file)
+    if strategy is None:
+        # Before any TensorFlow op runs (reading the records below): a
+        # MultiWorkerMirroredStrategy must configure the runtime first.
+        strategy = flags_common.strategy_from_flags(flags)
     pretraining_input.check_record_shapes(
         input_files, flags.max_seq_length, flags.max_predictions_per_seq
     )
-
-    if strategy is None:
-        strategy = flags_common.strategy_from_flags(flags)
     config = flags_common.trainer_config_from_flags(
         flags, num_train_steps=flags.num_train_steps, num_warmup_steps=flags.num_warmup_steps
     )
+    seed = getattr(flags, "random_seed", None)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     trainer = Trainer(PretrainingTask(bert_config), config, strategy)
     trainer.restore(flags.init_checkpoint)
 
     if flags.do_train:
-        check_batch_size("train_batch_size", flags.train_batch_size, strategy)
+        check_batch_size(
+            "train_batch_size", flags.train_batch_size, strategy, config.gradient_accumulation_steps
+        )
         logging.info("***** Running training *****")
         logging.info("  Batch size = %d", flags.train_batch_size)
         trainer.train(
@@ -131,6 +172,8 @@ def run(flags: Any, strategy: tf.distribute.Strategy | None = None) -> dict | No
                 flags.max_predictions_per_seq,
                 is_training=True,
                 global_batch_size=flags.train_batch_size,
+                seed=seed,
+                start_step=lambda: trainer.global_step,
             ),
             flags.num_train_steps,
         )
@@ -153,3 +196,13 @@ def run(flags: Any, strategy: tf.distribute.Strategy | None = None) -> dict | No
         if trainer.is_chief:
             write_eval_results(os.path.join(flags.output_dir, EVAL_RESULTS_FILENAME), result)
     return result
+
+
+def main(argv: list[str]) -> None:
+    """The command line's main: `run` with absl's parsed flags."""
+    del argv
+    run(absl_flags.FLAGS)
+
+
+if __name__ == "__main__":
+    cli.run("official_bert.pretraining")

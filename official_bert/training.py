@@ -618,7 +618,7 @@ class Trainer:
             f"Run the same command again (same --output_dir={self.config.output_dir}) to "
             "resume from it."
         )
-        logging.warning("%s", message)
+        # Not logged here: the entry points print the exception's message.
         raise TrainingInterrupted(message, signum, prefix)
 
     def _summary_writer(self):

@@ -5,6 +5,8 @@ script for the multi-worker test, where two copies run with TF_CONFIG set:
 
     TF_CONFIG=... python tests/distributed_worker.py STRATEGY NUM_STEPS OUTPUT.npz MODEL_DIR
 
+(`start_workers` starts such a cluster of processes on localhost.)
+
 The input is deterministic: 16 examples made from the golden batch, global
 batches of 4 in order ([0..3], [4..7], ..., [12..15], [0..3], ...). However the strategy
 splits them (replicas take consecutive per-replica batches; workers take
@@ -15,7 +17,10 @@ if its denominator is summed over all replicas.
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,7 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
-TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "tiny_bert")
+TESTS = os.path.dirname(os.path.abspath(__file__))
+TINY = os.path.join(TESTS, "golden", "tiny_bert")
 GLOBAL_BATCH_SIZE = 4
 NUM_EXAMPLES = 16
 
@@ -106,13 +112,85 @@ def state(trainer) -> dict[str, np.ndarray]:
     return out
 
 
+def step_aligned_dataset_fn(trainer):
+    """`dataset_fn`, starting at the trainer's global step: step k always sees batch k.
+
+    The loop, like the original's Estimator, restarts its input on resume;
+    skipping the batches of the steps already trained makes a resumed run see
+    what an uninterrupted one would.
+    """
+
+    def fn(input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+        return dataset_fn(input_context).skip(trainer.global_step)
+
+    return fn
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` TCP ports of localhost that are free now."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def start_workers(
+    num_workers: int, args: list[str], log_paths: list[str]
+) -> list[subprocess.Popen]:
+    """Starts this script as the workers of a localhost cluster (TF_CONFIG per process).
+
+    Args:
+      num_workers: the cluster's size; worker 0 is the chief.
+      args: the script's arguments, with `{index}` replaced by each worker's index.
+      log_paths: one file per worker for its stdout and stderr.
+    """
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(num_workers)]}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.path.dirname(TESTS))
+    workers = []
+    for index in range(num_workers):
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
+        with open(log_paths[index], "w") as log:
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, *(a.format(index=index) for a in args)],
+                    env=dict(env),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    return workers
+
+
 def main(argv: list[str]) -> None:
+    """STRATEGY NUM_STEPS OUTPUT.npz MODEL_DIR [SAVE_CHECKPOINTS_STEPS]
+
+    With SAVE_CHECKPOINTS_STEPS, a checkpoint (and a tf.function call) every
+    that many steps, and input aligned with the global step, so that a run
+    resumed from a checkpoint sees the batches an uninterrupted one would.
+    """
     strategy_name, num_steps, output, model_dir = argv[1], int(argv[2]), argv[3], argv[4]
     from official_bert import distribute
 
     strategy = distribute.get_strategy(strategy_name)
-    trainer = make_trainer(strategy, model_dir, save_checkpoints_steps=1000)
-    trainer.train(dataset_fn, num_steps)
+    if len(argv) > 5:
+        every = int(argv[5])
+        trainer = make_trainer(
+            strategy,
+            model_dir,
+            save_checkpoints_steps=every,
+            iterations_per_loop=every,
+            log_every_n_steps=every,
+        )
+        print(f"start step {trainer.global_step}", flush=True)
+        trainer.train(step_aligned_dataset_fn(trainer), num_steps)
+    else:
+        trainer = make_trainer(strategy, model_dir, save_checkpoints_steps=1000)
+        trainer.train(dataset_fn, num_steps)
     np.savez(output, **state(trainer))
 
 

@@ -157,3 +157,11 @@ def test_a_corrupt_init_checkpoint_is_named(tmp_path):
     (tmp_path / "a" / "model.ckpt-1.index").write_bytes(b"not an sstable")
     with pytest.raises(InputError, match=r"Checkpoint .*model.ckpt-1 cannot be read"):
         checkpoints.restore_checkpoint(prefix, _variables())
+
+
+def test_saving_over_a_garbage_state_file_replaces_it_and_keeps_the_old_checkpoints(tmp_path):
+    _save(tmp_path, 1)
+    (tmp_path / "checkpoint").write_text("garbage")
+    prefix = _save(tmp_path, 2, max_to_keep=1)
+    assert checkpoints.latest_checkpoint(str(tmp_path)) == prefix
+    assert (tmp_path / "model.ckpt-1.index").exists()  # untracked: never pruned

@@ -10,6 +10,7 @@ import pytest
 from conftest import two_cpu_mirrored_strategy
 
 from official_bert import checkpoints, extract_features
+from official_bert.errors import InputError
 from official_bert.modeling import BertConfig, BertModel
 from official_bert.tokenization import FullTokenizer
 
@@ -112,6 +113,51 @@ def test_no_output_and_no_temporary_file_when_the_checkpoint_is_missing(files, t
             max_seq_length=10,
         )
     assert os.listdir(tmp_path) == []
+
+
+def run_expecting_error(files, tmp_path, **kwargs):
+    """`extract_features.run` with one argument replaced; checks nothing was written."""
+    arguments = {
+        "input_file": str(files / "input.txt"),
+        "output_file": str(tmp_path / "out.jsonl"),
+        "bert_config_file": CONFIG_FILE,
+        "init_checkpoint": RELEASED,
+        "vocab_file": str(files / "vocab.txt"),
+        "layers": "-1",
+        "max_seq_length": 10,
+        **kwargs,
+    }
+    with pytest.raises(InputError) as error:
+        extract_features.run(**arguments)
+    assert not os.path.exists(tmp_path / "out.jsonl")
+    return str(error.value)
+
+
+def test_vocabulary_larger_than_the_model_is_refused_before_the_model_runs(files, tmp_path):
+    vocab = tmp_path / "big_vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n" + "".join(f"token{i}\n" for i in range(146)))
+    message = run_expecting_error(files, tmp_path, vocab_file=str(vocab))
+    assert str(vocab) in message and "150 token ids" in message and "vocab_size=99" in message
+    assert CONFIG_FILE in message
+
+
+def test_input_that_is_not_utf8_names_the_file_and_the_line(files, tmp_path):
+    input_file = tmp_path / "latin1.txt"
+    input_file.write_bytes(b"the dog\nthe caf\xe9 is hairy\n")
+    message = run_expecting_error(files, tmp_path, input_file=str(input_file))
+    assert f"--input_file {input_file}, line 2 is not valid UTF-8" in message
+
+
+def test_sequence_longer_than_the_position_embeddings_is_refused(files, tmp_path):
+    message = run_expecting_error(files, tmp_path, max_seq_length=65)
+    assert "--max_seq_length=65" in message and "max_position_embeddings=64" in message
+    assert CONFIG_FILE in message
+
+
+def test_an_output_folder_that_does_not_exist_is_named_before_the_model_runs(files, tmp_path):
+    output = tmp_path / "missing" / "out.jsonl"
+    message = run_expecting_error(files, tmp_path, output_file=str(output))
+    assert message.startswith("--output_file: ") and str(tmp_path / "missing") in message
 
 
 def test_command_line_uses_the_original_flags(files):

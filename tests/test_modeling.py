@@ -5,6 +5,7 @@ with is_training=False on a 2-layer, hidden-32 BERT.
 """
 
 import json
+import math
 import os
 
 import keras
@@ -399,6 +400,8 @@ NUMPY_ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0.0),
     "tanh": np.tanh,
     "linear": lambda x: x,
+    # Hugging Face's `gelu`, the exact erf form (official_bert.layers.gelu_exact).
+    "gelu_exact": lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2.0))),
 }
 
 

@@ -1,0 +1,68 @@
+"""The README's two-workers-on-one-machine recipe for `run_pretraining.py`.
+
+Two `run_pretraining.py --strategy=multi_worker_mirrored` processes on
+localhost train and evaluate the tiny model on the golden pretraining records;
+only the chief (worker 0) writes the checkpoints, the summaries and
+eval_results.txt, and both see the same losses.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import distributed_worker as dw
+import pytest
+
+from official_bert import checkpoints
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
+DEMO_RECORDS = os.path.join(TESTS, "golden", "pretraining_data", "demo.tfrecord")
+STEPS = 4
+
+
+@pytest.mark.slow
+def test_run_pretraining_on_two_local_workers(tmp_path):
+    with open(os.path.join(dw.TINY, "bert_config.json")) as f:
+        config = json.load(f)
+    config.update(vocab_size=30522, max_position_embeddings=128)  # the demo records' vocab
+    config_file = tmp_path / "bert_config.json"
+    config_file.write_text(json.dumps(config))
+    output_dir = tmp_path / "out"
+    cluster = {"worker": [f"localhost:{port}" for port in dw.free_ports(2)]}
+    workers = []
+    for index in range(2):
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
+        args = [
+            sys.executable, os.path.join(ROOT, "run_pretraining.py"),
+            "--strategy=multi_worker_mirrored", f"--bert_config_file={config_file}",
+            f"--input_file={DEMO_RECORDS}", f"--output_dir={output_dir}", "--do_train",
+            "--do_eval", "--train_batch_size=4", "--eval_batch_size=4",
+            f"--num_train_steps={STEPS}", "--num_warmup_steps=1", "--save_checkpoints_steps=2",
+            "--log_every_n_steps=2", "--max_eval_steps=2",
+        ]  # fmt: skip
+        log = open(tmp_path / f"worker{index}.log", "w")
+        workers.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT))
+    logs = []
+    try:
+        for worker in workers:
+            worker.wait(timeout=240)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    for index, worker in enumerate(workers):
+        logs.append((tmp_path / f"worker{index}.log").read_text())
+        assert worker.returncode == 0, logs[-1][-3000:]
+
+    assert checkpoints.checkpoint_step(checkpoints.latest_checkpoint(str(output_dir))) == STEPS
+    assert "Saved checkpoint" in logs[0] and "Saved checkpoint" not in logs[1]
+    assert (output_dir / "eval_results.txt").is_file() and os.listdir(output_dir / "eval")
+    losses = [re.findall(r"step = \d+\S*, loss = (\S+),", log) for log in logs]
+    assert losses[0] and losses[0] == losses[1]  # one global batch per step, all-reduced
