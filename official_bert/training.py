@@ -25,11 +25,9 @@ sums the gradients across replicas before clipping them.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,18 +37,21 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from official_bert import checkpoints, distribute, files
+from official_bert import checkpoints, distribute
 from official_bert.errors import InputError, TrainingInterrupted
 from official_bert.optimization import OPTIMIZERS, AdamWeightDecayOptimizer, create_optimizer
 
+# Re-exported: callers import these from training (their home before the split).
+from official_bert.results import (  # noqa: F401
+    format_metric_value,
+    write_eval_results,
+    write_scalar_summary,
+)
+from official_bert.run_control import AUTO_LOG_SECONDS, Progress, StopOnSignals  # noqa: F401
+
 SUM = tf.distribute.ReduceOp.SUM
-# With --log_every_n_steps=0, a progress line about this often (seconds): short
-# enough that a CPU user sees training move, long enough not to flood the log.
-AUTO_LOG_SECONDS = 30.0
 # The original's file of evaluation results, in `output_dir`.
 EVAL_RESULTS_FILENAME = "eval_results.txt"
-# TensorBoard shows summaries tagged with this plugin name as scalar plots.
-_SCALARS_PLUGIN = "scalars"
 
 Features = Mapping[str, tf.Tensor]
 # A metric is accumulated as a (numerator, denominator) pair of sums; its value
@@ -570,9 +571,9 @@ class Trainer:
         logging.info("***** Training from step %d to %d *****", step, target)
         iterator = iter(self.distribute(data))
         writer = self._summary_writer()
-        progress = _Progress(step, target, self.config.log_every_n_steps)
+        progress = Progress(step, target, self.config.log_every_n_steps)
         logs: dict = {}
-        with _StopOnSignals(self) as stopper:
+        with StopOnSignals(self) as stopper:
             while step < target:
                 num_steps = self._next_stop(step, target, progress.steps_per_call()) - step
                 start = time.perf_counter()
@@ -704,133 +705,6 @@ class Trainer:
         }
 
 
-class _Progress:
-    """Decides how many steps run per call and logs the progress lines.
-
-    With `log_every_n_steps` > 0 a line comes every that many steps. With 0
-    the first call runs one step (it also traces and compiles), and later calls
-    are sized from the measured step time to end about every AUTO_LOG_SECONDS.
-    """
-
-    def __init__(self, step: int, target: int, log_every_n_steps: int):
-        self.start_step = step
-        self.target = target
-        self.log_every_n_steps = log_every_n_steps
-        self._seconds_per_step: float | None = None
-        self._calls = 0
-        self._last_logged = step
-
-    def steps_per_call(self) -> int:
-        if self.log_every_n_steps > 0:
-            return self.log_every_n_steps
-        if self._seconds_per_step is None:
-            return 1
-        return max(1, int(AUTO_LOG_SECONDS / max(self._seconds_per_step, 1e-6)))
-
-    def update(self, step: int, steps: int, elapsed: float, logs: Mapping[str, float]) -> None:
-        self._calls += 1
-        if self._calls > 1 or self._seconds_per_step is None:
-            # The first call includes tracing: replaced by the next measurement.
-            per_step = elapsed / steps
-            if self._seconds_per_step is None or self._calls <= 2:
-                self._seconds_per_step = per_step
-            else:
-                self._seconds_per_step = 0.5 * self._seconds_per_step + 0.5 * per_step
-        due = (
-            self.log_every_n_steps <= 0
-            or step % self.log_every_n_steps == 0
-            or step >= self.target
-            or step - self._last_logged >= self.log_every_n_steps
-        )
-        if not due:
-            return
-        self._last_logged = step
-        remaining = (self.target - step) * (self._seconds_per_step or 0.0)
-        logging.info(
-            "step = %d/%d, loss = %.6f, learning_rate = %.6g, examples/sec = %.2f, ETA = %s",
-            step,
-            self.target,
-            logs["loss"],
-            logs["learning_rate"],
-            logs["examples_per_sec"],
-            _format_duration(remaining) if self._calls > 1 or step >= self.target else "?",
-        )
-
-
-def _format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{seconds:02d}s"
-    return f"{seconds}s"
-
-
-class _StopOnSignals:
-    """Within `with`: SIGINT and SIGTERM stop training at the next step boundary.
-
-    Python runs signal handlers only in the main thread, between bytecodes: a
-    handler would wait for the whole `tf.function` call to return. So each call
-    runs in a worker thread (`call`) while the main thread waits in short
-    slices, runs the handler at once, and asks the trainer to stop; the loop
-    then returns at the next step boundary. A second signal exits the process
-    at once. Outside the main thread (a notebook's worker, a test harness's
-    thread) nothing is installed and calls run in place.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, trainer: Trainer):
-        self.trainer = trainer
-        self.signum: int | None = None
-        self._active = threading.current_thread() is threading.main_thread()
-        self._previous: dict = {}
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-
-    def __enter__(self) -> _StopOnSignals:
-        self.trainer._stop_requested.assign(False)
-        if self._active:
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix="official_bert-train"
-            )
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-        self.trainer._stop_requested.assign(False)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if self.signum is not None:
-            logging.error("Second %s: exiting now. The last checkpoint written is intact.", name)
-            logging.flush()
-            os._exit(128 + signum)
-        self.signum = signum
-        logging.warning(
-            "%s received: stopping at the next step boundary and writing a checkpoint "
-            "(send it again to exit at once).",
-            name,
-        )
-        self.trainer.request_stop()
-
-    def call(self, fn: Callable, *args: Any) -> Any:
-        if self._executor is None:
-            return fn(*args)
-        future = self._executor.submit(fn, *args)
-        while True:
-            try:
-                return future.result(timeout=0.2)
-            except concurrent.futures.TimeoutError:
-                continue
-
-
 def _check_no_newer_checkpoints(output_dir: str, latest: str) -> None:
     """Refuses to resume when a newer (unrestorable) checkpoint would be overwritten."""
     step = checkpoints.checkpoint_step(latest)
@@ -843,36 +717,3 @@ def _check_no_newer_checkpoints(output_dir: str, latest: str) -> None:
             f"newer than {os.path.basename(latest)} but not restorable; resuming would overwrite "
             "it. Move it out of the folder (or restore its missing files) and run again."
         )
-
-
-def write_scalar_summary(name: str, value: float) -> None:
-    """Writes a float32 scalar summary to the default writer, as `tf.summary.scalar`.
-
-    `tf.summary.scalar` needs the tensorboard package; this writes the same
-    event (a scalar tensor tagged for TensorBoard's scalars plugin) without it.
-    """
-    metadata = tf.compat.v1.SummaryMetadata()
-    metadata.plugin_data.plugin_name = _SCALARS_PLUGIN
-    tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata.SerializeToString())
-
-
-def format_metric_value(value: Any) -> str:
-    """`str()` of a metric as the original's numpy results print.
-
-    Floats are printed as numpy float32 (the dtype of the original's metrics):
-    `str(np.float32(0.84313726))` is `0.84313726`, where the Python float of the
-    same number prints as `0.843137264251709`. Integers print as they are.
-    """
-    if isinstance(value, tf.Tensor):
-        value = value.numpy()
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
-    if isinstance(value, (float, np.floating)):
-        return str(np.float32(value))
-    return str(value)
-
-
-def write_eval_results(path: str, result: Mapping[str, Any]) -> None:
-    """Writes `key = value` lines in sorted key order, atomically (the original's format)."""
-    text = "".join(f"{key} = {format_metric_value(result[key])}\n" for key in sorted(result))
-    files.write_text_atomically(path, text)

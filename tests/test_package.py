@@ -32,6 +32,7 @@ CONSOLE_SCRIPTS = (
     "bert-run-pretraining",
     "bert-run-classifier",
     "bert-extract-features",
+    "bert-convert-checkpoint",
     "bert-demo",
 )
 
