@@ -139,12 +139,18 @@ def _unwrap_optimizer(optimizer: Any) -> Any:
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
-def _optimizer_variables(optimizer: Any, model_variables: dict[str, keras.Variable]) -> dict:
-    """Maps checkpoint names to the optimizer's state: slots and `global_step`."""
+def _optimizer_variables(
+    optimizer: Any, model_variables: dict[str, keras.Variable], for_saving: bool = False
+) -> dict:
+    """Maps checkpoint names to the optimizer's state: slots and `global_step`.
+
+    For saving, the slots of variables that no step has updated are left out, as
+    the original has none for variables without a gradient (SQuAD's pooler).
+    """
     optimizer = _unwrap_optimizer(optimizer)
     if not optimizer.built:
         optimizer.build([v for v in model_variables.values() if v.trainable])
-    state = dict(optimizer.slot_variables())
+    state = dict(optimizer.slot_variables(updated_only=for_saving))
     state[GLOBAL_STEP_NAME] = optimizer.iterations
     return state
 
@@ -222,8 +228,9 @@ def restore_checkpoint(
       optimizer: optional optimizer with `slot_variables()` and `iterations`
         (built on the model's trainable variables if it is not built yet);
         its slots and `global_step` are restored when the checkpoint has them.
-      strict: raise if any model variable (or, with an optimizer, any
-        optimizer entry) is missing from the checkpoint.
+      strict: raise if any model variable (or, with an optimizer,
+        `global_step`) is missing from the checkpoint. Missing Adam slots are
+        allowed: the original writes none for variables without a gradient.
       log: log the original's "**** Trainable Variables ****" listing.
 
     Returns:
@@ -243,10 +250,21 @@ def restore_checkpoint(
 
     missing = [n for n in named if n not in shapes]
     missing_state = [n for n in state if n not in shapes]
-    if strict and (missing or missing_state):
+    # A variable that never had a gradient has no slots in the original's
+    # checkpoints: its slots stay 0, which is what they would hold.
+    missing_required = missing + [n for n in missing_state if n == GLOBAL_STEP_NAME]
+    if strict and missing_required:
         raise InputError(
-            f"Checkpoint {prefix} lacks {len(missing) + len(missing_state)} required "
-            f"variables: {missing + missing_state}."
+            f"Checkpoint {prefix} lacks {len(missing_required)} required "
+            f"variables: {missing_required}."
+        )
+    missing_slots = [n for n in missing_state if n != GLOBAL_STEP_NAME]
+    if missing_slots and log:
+        logging.info(
+            "%d optimizer slots not in %s (variables never updated there) start at 0: %s",
+            len(missing_slots),
+            prefix,
+            ", ".join(missing_slots),
         )
     initialized, optimizer_initialized = [], []
     for name, variable in named.items():
@@ -331,7 +349,7 @@ def save_checkpoint(
     named = _named_variables(model)
     tensors: dict[str, tf.Tensor] = {n: tf.convert_to_tensor(v) for n, v in named.items()}
     if optimizer is not None:
-        state = _optimizer_variables(optimizer, named)
+        state = _optimizer_variables(optimizer, named, for_saving=True)
         if global_step is None:
             global_step = int(state[GLOBAL_STEP_NAME].numpy())
         for name, variable in state.items():

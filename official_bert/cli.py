@@ -411,6 +411,11 @@ def run_classifier() -> NoReturn:
     run("official_bert.classifier")
 
 
+def run_squad() -> NoReturn:
+    """`bert-run-squad`."""
+    run("official_bert.squad_run")
+
+
 def extract_features() -> NoReturn:
     """`bert-extract-features`."""
     run("official_bert.extract_features")

@@ -249,6 +249,7 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         self._exclude_patterns = patterns
         self._slot_names: list[str] = []
         self._use_decay: list[bool] = []
+        self._updated_indices: set[int] = set()
 
         # One compiled update per optimizer: a module-level tf.function would
         # keep the first model's variables alive in its traces.
@@ -296,12 +297,19 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         self._use_decay = [self.do_use_weight_decay(n) for n in self._slot_names]
         self._adam_m, self._adam_v = self.add_optimizer_variables(var_list, ["adam_m", "adam_v"])
 
-    def slot_variables(self) -> dict[str, keras.Variable]:
+    def slot_variables(self, updated_only: bool = False) -> dict[str, keras.Variable]:
         """Slot variables under the original's checkpoint names.
+
+        Args:
+          updated_only: leave out the variables no step has updated yet (once
+            any step has run): the original creates slots only for variables
+            that get a gradient (SQuAD's pooler gets none), so its checkpoints
+            have none for them.
 
         Returns:
           `{"NAME/adam_m": m, "NAME/adam_v": v}` for every variable the optimizer
-          was built with, `NAME` being its TF1 name (`variable.path`).
+          was built with (or was updated, see above), `NAME` being its TF1 name
+          (`variable.path`).
         """
         if not self.built:
             raise ValueError(
@@ -309,8 +317,9 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
                 "or apply gradients once first."
             )
         slots = {}
-        for name, m, v in zip(self._slot_names, self._adam_m, self._adam_v):
-            if m is None:
+        skip = updated_only and bool(self._updated_indices)
+        for index, (name, m, v) in enumerate(zip(self._slot_names, self._adam_m, self._adam_v)):
+            if m is None or (skip and index not in self._updated_indices):
                 continue
             slots[f"{name}/adam_m"] = m
             slots[f"{name}/adam_v"] = v
@@ -389,6 +398,7 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         """Updates every variable on its own device(s) with its slots."""
         for grad, var in grads_and_vars:
             index = self._get_variable_index(var)
+            self._updated_indices.add(index)  # at trace time: the variables with gradients
             distribution.extended.update(
                 var,
                 self._update_variable,

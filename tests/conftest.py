@@ -24,11 +24,13 @@ GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 
 
 @pytest.fixture(autouse=True)
-def _restore_absl_log_level():
-    """Undoes changes of the absl logger's level (TensorFlow's SavedModel code sets
-    it), so that tests reading INFO logs with caplog do not depend on test order."""
+def _absl_logs_follow_caplog():
+    """Each test starts with the absl logger at NOTSET, so `caplog.at_level(...)` decides
+    what it captures whatever earlier tests did (parsing absl flags or TensorFlow's
+    SavedModel code set the absl logger's own level); the level is restored after."""
     logger = logging.getLogger("absl")
     level = logger.level
+    logger.setLevel(logging.NOTSET)
     yield
     logger.setLevel(level)
 

@@ -42,6 +42,14 @@ ORIGINAL_FLAGS = {
         "save_checkpoints_steps iterations_per_loop use_tpu tpu_name tpu_zone gcp_project "
         "master num_tpu_cores"
     ),
+    "run_squad.py": (
+        "bert_config_file vocab_file output_dir train_file predict_file init_checkpoint "
+        "do_lower_case max_seq_length doc_stride max_query_length do_train do_predict "
+        "train_batch_size predict_batch_size learning_rate num_train_epochs warmup_proportion "
+        "save_checkpoints_steps iterations_per_loop n_best_size max_answer_length use_tpu "
+        "tpu_name tpu_zone gcp_project master num_tpu_cores verbose_logging "
+        "version_2_with_negative null_score_diff_threshold"
+    ),
     "create_pretraining_data.py": (
         "input_file output_file vocab_file do_lower_case do_whole_word_mask max_seq_length "
         "max_predictions_per_seq random_seed dupe_factor masked_lm_prob short_seq_prob"
@@ -55,6 +63,7 @@ ORIGINAL_FLAGS = {
 REQUIRED = {
     "run_pretraining.py": {"input_file", "bert_config_file", "output_dir"},
     "run_classifier.py": {"data_dir", "task_name", "vocab_file", "bert_config_file", "output_dir"},
+    "run_squad.py": {"vocab_file", "bert_config_file", "output_dir"},
     "create_pretraining_data.py": {"input_file", "output_file", "vocab_file"},
     "extract_features.py": {
         "input_file",

@@ -31,6 +31,7 @@ CONSOLE_SCRIPTS = (
     "bert-create-pretraining-data",
     "bert-run-pretraining",
     "bert-run-classifier",
+    "bert-run-squad",
     "bert-extract-features",
     "bert-convert-checkpoint",
     "bert-demo",
