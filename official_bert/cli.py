@@ -416,6 +416,11 @@ def run_squad() -> NoReturn:
     run("official_bert.squad_run")
 
 
+def export() -> NoReturn:
+    """`bert-export`."""
+    run("official_bert.export")
+
+
 def extract_features() -> NoReturn:
     """`bert-extract-features`."""
     run("official_bert.extract_features")

@@ -34,6 +34,7 @@ CONSOLE_SCRIPTS = (
     "bert-run-squad",
     "bert-extract-features",
     "bert-convert-checkpoint",
+    "bert-export",
     "bert-demo",
 )
 
