@@ -146,12 +146,39 @@ def copy_bandwidth(num_bytes: int = 1 << 28, repeats: int = 5) -> float:
     return 2 * num_bytes / best  # one read and one write per byte copied
 
 
-def matmul_gflops(m: int = 1024, k: int = 768, n: int = 3072, repeats: int = 10) -> float:
-    """GFLOP/s of a float32 tf.matmul of the given shape (best of `repeats`)."""
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def cpu_flags(prefixes: tuple[str, ...] = ("avx512", "amx")) -> list[str]:
+    """The CPU's /proc/cpuinfo flags that start with one of `prefixes`, sorted."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    return sorted(f for f in set(flags) if f.startswith(prefixes))
+    except OSError:
+        pass
+    return []
+
+
+def matmul_gflops(
+    m: int = 1024, k: int = 768, n: int = 3072, repeats: int = 10, dtype: str = "float32"
+) -> float:
+    """GFLOP/s of a tf.matmul of the given shape and dtype (best of `repeats`)."""
     import tensorflow as tf
 
-    a = tf.random.normal([m, k])
-    b = tf.random.normal([k, n])
+    a = tf.cast(tf.random.normal([m, k]), dtype)
+    b = tf.cast(tf.random.normal([k, n]), dtype)
     fn = tf.function(lambda: tf.matmul(a, b))
     fn().numpy()
     best = float("inf")

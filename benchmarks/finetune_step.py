@@ -18,7 +18,9 @@ fine-tuning): forward, backward, global-norm clip and optimizer update.
 All four run in paired rounds in one process
 (`_references.compare_with_keras_hub`), and the speed-ups are medians of
 per-round ratios. A `tf.matmul` of similar shape
-gives the machine's roofline, measured before and after the rounds.
+gives the machine's roofline, measured before and after the rounds; then the
+model FLOP/s utilisation of each variant, as the training log lines give it
+(see pretraining_step.py).
 
 keras-hub is optional (the `bench` extra): without it only ours is timed.
 
@@ -45,7 +47,9 @@ from _references import (
     random_batch,
     trainer_step,
 )
+from pretraining_step import counted_flops_per_example, print_utilisation
 
+from official_bert import throughput
 from official_bert.classifier import ClassifierTask
 from official_bert.modeling import BertConfig
 
@@ -100,8 +104,14 @@ def main() -> None:
 
     config = bert_base_config(num_hidden_layers=args.num_hidden_layers)
     batch = make_batch(args.batch_size, args.seq_length, config.vocab_size)
+    per_example = counted_flops_per_example(
+        ClassifierTask(config, NUM_LABELS),
+        batch,
+        train_step_flops(config, args.batch_size, args.seq_length),
+    )
+    rate_before = throughput.matmul_rate("float32")
     with tempfile.TemporaryDirectory() as output_dir:
-        compare_with_keras_hub(
+        times = compare_with_keras_hub(
             lambda jit: ours(config, batch, jit=jit, output_dir=output_dir),
             lambda jit: keras_hub_classifier(config, batch, jit=jit),
             title=(
@@ -109,10 +119,11 @@ def main() -> None:
                 f"head, batch {args.batch_size}, seq {args.seq_length}"
             ),
             batch_size=args.batch_size,
-            flops=train_step_flops(config, args.batch_size, args.seq_length),
+            flops=per_example * args.batch_size,
             work="step (3x the forward's matmuls)",
             rounds=args.rounds,
         )
+    print_utilisation(times, args.batch_size, per_example, rate_before)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,13 @@ All four run in paired rounds in one process
 per-round ratios. A `tf.matmul` of similar shape
 gives the machine's roofline, measured before and after the rounds.
 
+Then the model FLOP/s utilisation (MFU) of each variant, as the training log
+lines give it (official_bert.throughput): the step's model FLOPs (3x the
+forward's matmuls, counted from our model's graph and checked against the
+analytic formula) over the median step time, over the float32 matmul rate
+(the higher of `throughput.matmul_rate` before the warm-up and a `tf.matmul`
+after the rounds); with the CPU's model and AVX-512/AMX flags.
+
 keras-hub is optional (the `bench` extra): without it only ours is timed.
 
     python benchmarks/pretraining_step.py [--rounds 7] [--batch_size 16]
@@ -55,7 +62,9 @@ from _references import (
     random_batch,
     trainer_step,
 )
+from _timing import loadavg, matmul_gflops
 
+from official_bert import throughput
 from official_bert.modeling import BertConfig
 from official_bert.pretraining import PretrainingTask
 
@@ -79,7 +88,60 @@ def train_step_flops(config: BertConfig, batch_size: int, seq_length: int, predi
     h, v = config.hidden_size, config.vocab_size
     masked = batch_size * predictions
     heads = 2 * masked * h * h + 2 * masked * h * v  # transform, output embeddings
+    heads += 2 * batch_size * h * (h + 2)  # pooler, next sentence classifier
     return 3.0 * (encoder_flops(config, batch_size, seq_length) + heads)
+
+
+def counted_flops_per_example(task, batch: dict, analytic_step_flops: float) -> float:
+    """Training FLOPs per example counted from the task's model graph, as the log lines.
+
+    Prints the count next to `analytic_step_flops` (they must agree).
+    """
+    import keras
+
+    model = task.build_model(keras.DTypePolicy("float32"), False)
+    spec = {k: tf.TensorSpec(v.shape, tf.as_dtype(v.dtype)) for k, v in batch.items()}
+    per_example = throughput.train_flops_per_example(throughput.training_loss(task, model), spec)
+    batch_size = len(next(iter(batch.values())))
+    agree = "equal" if per_example * batch_size == analytic_step_flops else "MISMATCH"
+    print(
+        f"model FLOPs per step: {per_example * batch_size / 1e9:.2f} GFLOP counted from the "
+        f"graph (official_bert.throughput), {analytic_step_flops / 1e9:.2f} analytic: {agree}"
+    )
+    return float(per_example)
+
+
+def print_utilisation(times, batch_size: int, flops_per_example: float, rate_before: float):
+    """Examples/s, model GFLOP/s and MFU of each variant (float32).
+
+    MFU is against the higher of two measurements of the matmul rate:
+    `rate_before` (`throughput.matmul_rate`, taken before the warm-up, as the
+    training loop takes it before its first step) and the best of 10 calls
+    after the rounds. Other load lowers a measurement, and the higher one is
+    closer to what the hardware can do.
+    """
+    m, k, n = throughput.MATMUL_SHAPE
+    rate_after = matmul_gflops(m, k, n) * 1e9
+    rate = max(rate_before, rate_after)
+    print(f"\nCPU: {throughput.cpu_description()}")
+    print(
+        f"matmul rate (float32, {m}x{k}x{n}): {rate_before / 1e9:.0f} GFLOP/s before the "
+        f"warm-up (official_bert.throughput, as the training logs), {rate_after / 1e9:.0f} "
+        f"after the rounds (load {loadavg()}); MFU against {rate / 1e9:.0f}"
+    )
+    print("| variant | median ex/s | model GFLOP/s (median) | MFU (median) | MFU (best) |")
+    print("| --- | --- | --- | --- | --- |")
+    meter = throughput.Throughput(flops_per_example, rate, "float32")
+    for name in times.kept[0]:
+        examples_per_sec = batch_size / times.median_s(name)
+        median = meter.rates(examples_per_sec)
+        best = meter.rates(batch_size / times.best_s(name))
+        print(
+            f"| {name} | {examples_per_sec:.2f} | {median['model_flops_per_sec'] / 1e9:.0f} "
+            f"| {100 * median['model_flops_utilization']:.0f}% "
+            f"| {100 * best['model_flops_utilization']:.0f}% |"
+        )
+    print("(keras-hub's variants at our model's FLOPs: theirs differ by the pooler/NSP only)")
 
 
 def make_batch(batch_size: int, seq_length: int, predictions: int, vocab_size: int):
@@ -187,8 +249,13 @@ def main() -> None:
     batch = make_batch(
         args.batch_size, args.seq_length, args.max_predictions_per_seq, config.vocab_size
     )
+    step_flops = train_step_flops(
+        config, args.batch_size, args.seq_length, args.max_predictions_per_seq
+    )
+    per_example = counted_flops_per_example(PretrainingTask(config), batch, step_flops)
+    rate_before = throughput.matmul_rate("float32")
     with tempfile.TemporaryDirectory() as output_dir:
-        compare_with_keras_hub(
+        times = compare_with_keras_hub(
             lambda jit: ours(config, batch, jit=jit, output_dir=output_dir),
             lambda jit: keras_hub_masked_lm(config, batch, jit=jit),
             title=(
@@ -197,15 +264,14 @@ def main() -> None:
                 f"{args.seq_length}, {args.max_predictions_per_seq} predictions"
             ),
             batch_size=args.batch_size,
-            flops=train_step_flops(
-                config, args.batch_size, args.seq_length, args.max_predictions_per_seq
-            ),
+            flops=per_example * args.batch_size,
             work="step (3x the forward's matmuls)",
             rounds=args.rounds,
             after_warm_up=(lambda variants: profile(variants, args.profile))
             if args.profile
             else None,
         )
+    print_utilisation(times, args.batch_size, per_example, rate_before)
 
 
 if __name__ == "__main__":

@@ -408,6 +408,12 @@ def _checkpoint_files(prefix: str) -> list[str]:
     return tf.io.gfile.glob(prefix + ".index") + tf.io.gfile.glob(prefix + ".data-*")
 
 
+def keep_only(model_dir: str, prefix: str) -> None:
+    """Makes `prefix` the only checkpoint of `model_dir`'s state file, deleting the others
+    it listed (inside `model_dir` only)."""
+    _update_state_file(model_dir, prefix, max_to_keep=1)
+
+
 def _update_state_file(model_dir: str, prefix: str, max_to_keep: int | None) -> None:
     """Points the `checkpoint` file at `prefix`, keeping the last `max_to_keep`.
 

@@ -16,6 +16,12 @@ Where the original failed late (after training) or with a bare Python error,
 flags, the config, every data file the run needs (a missing file, a short
 row or an unknown label is reported with its file and line) and the shapes of
 `--init_checkpoint`. A failed check leaves `output_dir` as it was.
+
+Beyond the original (issue 18, Mosbach et al.'s stable fine-tuning): with
+`--do_train --do_eval` every dev evaluation goes to `eval_history.jsonl`;
+`--eval_every_n_steps` evaluates during training and `--keep_best_checkpoint`
+keeps the best one in `best_checkpoint/` and ends on it (`DevEvaluation`).
+CoLA's results gain `eval_mcc`, MRPC's and QQP's `eval_f1` (`glue_metrics`).
 """
 
 from __future__ import annotations
@@ -37,11 +43,20 @@ from official_bert import (
     cli,
     distribute,
     flags_common,
+    glue_metrics,
     tokenization,
+)
+from official_bert.dev_evaluation import (  # noqa: F401  (DevEvaluation's names, re-exported)
+    BEST_CHECKPOINT_DIRNAME,
+    EVAL_HISTORY_FILENAME,
+    SCORE_KEY,
+    DevEvaluation,
+    read_eval_history,
 )
 from official_bert.errors import InputError
 from official_bert.modeling import BertConfig, check_max_seq_length
 from official_bert.models import BertClassifier
+from official_bert.results import read_eval_results  # noqa: F401  (re-exported)
 from official_bert.training import (
     EVAL_RESULTS_FILENAME,
     Task,
@@ -117,6 +132,31 @@ def define_flags() -> None:
         "of training.",
     )
 
+    ## Parameters of this port
+    cli.define_flag(
+        "integer",
+        "eval_every_n_steps",
+        0,
+        "With --do_train and --do_eval: evaluate the dev set every this many training "
+        "steps (and after the last), on the same training input stream, logging each "
+        f"evaluation and writing it to output_dir/{EVAL_HISTORY_FILENAME}. A resumed run "
+        "evaluates at the same steps. 0 (the default) evaluates once after training, as "
+        "the original.",
+        group=cli.PORT,
+    )
+    cli.define_flag(
+        "bool",
+        "keep_best_checkpoint",
+        False,
+        "With --do_train and --do_eval: after each dev evaluation, keep the checkpoint whose "
+        "task score is the best so far (accuracy; Matthews correlation for CoLA; the mean of "
+        f"accuracy and F1 for MRPC and QQP) in output_dir/{BEST_CHECKPOINT_DIRNAME}/ with "
+        "its eval_results.txt, and end training on it: the final eval_results.txt and "
+        "--do_predict use the best model (global_step = its step). Use with "
+        "--eval_every_n_steps.",
+        group=cli.PORT,
+    )
+
 
 # --------------------------------------------------------------------------- task
 
@@ -130,16 +170,22 @@ class ClassifierTask(Task):
     padding examples of a TPU eval do not count:
 
     * `eval_accuracy`: `tf.metrics.accuracy(label_ids, argmax(logits), weights)`;
-    * `eval_loss`: `tf.metrics.mean(per_example_loss, weights)`.
+    * `eval_loss`: `tf.metrics.mean(per_example_loss, weights)`;
+    * with a `task_name` of `glue_metrics.EXTRA_METRICS` (not in the original):
+      `eval_mcc` (CoLA) or `eval_f1` (MRPC, QQP), from the weighted confusion
+      matrix summed over the whole eval set.
 
     Args:
       bert_config: the BertConfig of the encoder.
       num_labels: the number of classes (`len(processor.get_labels())`).
+      task_name: the task, for its extra metrics; None gives the original's two.
     """
 
-    def __init__(self, bert_config: BertConfig, num_labels: int):
+    def __init__(self, bert_config: BertConfig, num_labels: int, task_name: str | None = None):
         self.bert_config = bert_config
         self.num_labels = num_labels
+        self.task_name = task_name
+        self.extra_metrics = glue_metrics.extra_metrics(task_name) if task_name else ()
 
     def build_model(
         self, dtype_policy: keras.DTypePolicy, use_one_hot_embeddings: bool
@@ -157,10 +203,40 @@ class ClassifierTask(Task):
         weights = features.get("is_real_example")
         if weights is None:
             weights = tf.ones_like(label_ids, tf.float32)
-        return {
+        sums = {
             "eval_accuracy": accuracy_sums(label_ids, predictions, weights),
             "eval_loss": mean_sums(outputs["per_example_loss"], weights),
         }
+        if self.extra_metrics:
+            weights = tf.reshape(tf.cast(weights, tf.float32), [-1])
+            labels = tf.reshape(label_ids, [-1])
+            total = tf.reduce_sum(weights)
+            for i in range(self.num_labels):
+                for j in range(self.num_labels):
+                    hit = tf.cast((labels == i) & (predictions == j), tf.float32)
+                    sums[_confusion_key(i, j)] = (tf.reduce_sum(weights * hit), total)
+        return sums
+
+    def metric_values(self, sums):
+        sums = dict(sums)
+        counts = {key: sums.pop(key) for key in list(sums) if key.startswith(_CONFUSION)}
+        values = super().metric_values(sums)
+        if self.extra_metrics:
+            matrix = np.zeros([self.num_labels, self.num_labels])
+            for i in range(self.num_labels):
+                for j in range(self.num_labels):
+                    matrix[i, j] = counts[_confusion_key(i, j)][0]
+            extra = glue_metrics.metrics_from_confusion(self.task_name, matrix)
+            values.update({name: extra[name] for name in self.extra_metrics})
+        return values
+
+
+# Metric sums of the confusion matrix's cells: weighted count of label i predicted as j.
+_CONFUSION = "confusion/"
+
+
+def _confusion_key(i: int, j: int) -> str:
+    return f"{_CONFUSION}{i}/{j}"
 
 
 # --------------------------------------------------------------------------- input
@@ -230,12 +306,18 @@ class RunResult:
       eval_results: the dict written to eval_results.txt (None without `do_eval`).
       probabilities: float32 [num_actual_predict_examples, num_labels], the
         rows of test_results.tsv (None without `do_predict`).
+      eval_history: the entries of eval_history.jsonl (with `do_train` and
+        `do_eval`; else None).
+      best_checkpoint: the prefix of the best checkpoint with
+        `keep_best_checkpoint` (else None).
     """
 
     num_train_steps: int | None = None
     train_logs: dict | None = None
     eval_results: dict | None = None
     probabilities: np.ndarray | None = None
+    eval_history: list[dict] | None = None
+    best_checkpoint: str | None = None
 
 
 @dataclasses.dataclass
@@ -254,6 +336,19 @@ def _check_flags(flags: Any) -> None:
     for name in ("train_batch_size", "eval_batch_size", "predict_batch_size"):
         if getattr(flags, name) < 1:
             raise InputError(f"--{name} must be at least 1; got {getattr(flags, name)}.")
+    every = getattr(flags, "eval_every_n_steps", 0)
+    if every < 0:
+        raise InputError(f"--eval_every_n_steps must be 0 or positive; got {every}.")
+    during_training = (
+        ("eval_every_n_steps", every > 0),
+        ("keep_best_checkpoint", getattr(flags, "keep_best_checkpoint", False)),
+    )
+    for name, used in during_training:
+        if used and not (flags.do_train and flags.do_eval):
+            raise InputError(
+                f"--{name} evaluates the dev set during training: it needs --do_train and "
+                "--do_eval."
+            )
 
 
 def _read_examples(processor: classifier_data.DataProcessor, flags: Any) -> _Examples:
@@ -376,13 +471,26 @@ def run(
     if seed is not None:
         # The new head's initial values and dropout; the shuffle takes `seed` too.
         keras.utils.set_random_seed(seed)
-    trainer = Trainer(ClassifierTask(bert_config, len(label_list)), config, strategy)
+    task = ClassifierTask(bert_config, len(label_list), task_name=flags.task_name)
+    trainer = Trainer(task, config, strategy)
     on_tpu = trainer.on_tpu
     _restore(trainer, flags.init_checkpoint)
 
     tf.io.gfile.makedirs(flags.output_dir)
     result = RunResult(num_train_steps=num_train_steps)
     seq_length = flags.max_seq_length
+
+    dev = None
+    if flags.do_train and flags.do_eval:
+        # Every evaluation of a training run goes to the history (and, with
+        # --keep_best_checkpoint, may become the best checkpoint).
+        dev = DevEvaluation(
+            trainer,
+            _eval_set(trainer, examples.eval, label_list, tokenizer, flags, on_tpu),
+            flags.task_name,
+            flags.output_dir,
+            keep_best=getattr(flags, "keep_best_checkpoint", False),
+        )
 
     if flags.do_train:
         train_file = os.path.join(flags.output_dir, TRAIN_RECORD_FILENAME)
@@ -400,12 +508,27 @@ def run(
             seed=shuffle_seed,
             start_step=lambda: trainer.global_step,
         )
-        result.train_logs = trainer.train(data, num_train_steps)
-
-    if flags.do_eval:
-        result.eval_results = _evaluate(
-            trainer, examples.eval, label_list, tokenizer, flags, on_tpu
+        every = getattr(flags, "eval_every_n_steps", 0)
+        if dev is not None and every:
+            dev.catch_up(every, num_train_steps)
+        result.train_logs = trainer.train(
+            data,
+            num_train_steps,
+            every_n_steps=every,
+            on_every_n_steps=(lambda step: dev.evaluate()) if dev is not None else None,
         )
+
+    if dev is not None:
+        result.eval_results = dev.final_results()
+        result.eval_history = list(dev.history)
+        result.best_checkpoint = dev.best_prefix
+    elif flags.do_eval:
+        result.eval_results = _eval_set(
+            trainer, examples.eval, label_list, tokenizer, flags, on_tpu
+        ).evaluate()
+    if flags.do_eval and trainer.is_chief:
+        eval_results_file = os.path.join(flags.output_dir, EVAL_RESULTS_FILENAME)
+        write_eval_results(eval_results_file, result.eval_results)
 
     if flags.do_predict:
         result.probabilities = _predict(
@@ -414,15 +537,41 @@ def run(
     return result
 
 
-def _evaluate(
+@dataclasses.dataclass
+class EvalSet:
+    """The dev set's eval.tf_record, evaluated by `evaluate()` as often as needed.
+
+    Attributes:
+      trainer: the Trainer whose model is evaluated.
+      eval_file: the TFRecord file (written once).
+      seq_length, batch_size, on_tpu: how it is read (a TPU reads whole batches).
+      eval_steps: the number of batches on a TPU (None elsewhere: the whole file).
+    """
+
+    trainer: Trainer
+    eval_file: str
+    seq_length: int
+    batch_size: int
+    on_tpu: bool
+    eval_steps: int | None
+
+    def evaluate(self, summaries: bool = True) -> dict:
+        """`Trainer.evaluate` on the whole dev set (see there)."""
+        dataset = classifier_features.file_based_dataset(
+            self.eval_file, self.seq_length, False, self.on_tpu, self.batch_size
+        )
+        return self.trainer.evaluate(dataset, steps=self.eval_steps, summaries=summaries)
+
+
+def _eval_set(
     trainer: Trainer,
     eval_examples: list,
     label_list: list[str],
     tokenizer: tokenization.FullTokenizer,
     flags: Any,
     on_tpu: bool,
-) -> dict:
-    """Writes eval.tf_record, evaluates the whole dev set and writes eval_results.txt."""
+) -> EvalSet:
+    """Writes eval.tf_record (padded on a TPU) and returns the `EvalSet` that reads it."""
     num_actual = len(eval_examples)
     eval_examples = _padded(eval_examples, flags.eval_batch_size, on_tpu)
     eval_file = os.path.join(flags.output_dir, EVAL_RECORD_FILENAME)
@@ -439,13 +588,9 @@ def _evaluate(
     logging.info("  Batch size = %d", flags.eval_batch_size)
     # The whole set; a TPU needs the number of (full, padded) batches.
     eval_steps = len(eval_examples) // flags.eval_batch_size if on_tpu else None
-    dataset = classifier_features.file_based_dataset(
-        eval_file, flags.max_seq_length, False, on_tpu, flags.eval_batch_size
+    return EvalSet(
+        trainer, eval_file, flags.max_seq_length, flags.eval_batch_size, on_tpu, eval_steps
     )
-    results = trainer.evaluate(dataset, steps=eval_steps)
-    if trainer.is_chief:
-        write_eval_results(os.path.join(flags.output_dir, EVAL_RESULTS_FILENAME), results)
-    return results
 
 
 def _predict(

@@ -6,6 +6,10 @@ processors of CoLA, MNLI, MRPC and XNLI. They read exactly the original's files 
 columns and build exactly its guids and labels, so the features written from them (see
 `classifier_features`) are the original's.
 
+Beyond the original: the GLUE tasks SST-2 (`sst-2`), RTE, QNLI, QQP and WNLI, reading
+GLUE's own `train.tsv` / `dev.tsv` / `test.tsv` (each with a header line), with guids
+`{split}-{line index}` as the original's MRPC and CoLA processors.
+
 Where the original failed with an `IndexError` or a `KeyError` on bad input, these
 processors raise an `errors.InputError` that names the file, the line and the offending
 value; a split file without examples (empty, or only a header) is an `InputError`
@@ -14,8 +18,8 @@ naming the file.
 Tasks are looked up by name in `PROCESSORS`; `register_processor` adds a task without
 editing this module:
 
-    @register_processor("sst2")
-    class Sst2Processor(DataProcessor):
+    @register_processor("my_task")
+    class MyTaskProcessor(DataProcessor):
         ...
 """
 
@@ -28,6 +32,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import tensorflow as tf
+from absl import logging
 
 from official_bert import tokenization
 from official_bert.errors import InputError, MissingFileError
@@ -287,8 +292,8 @@ class MnliProcessor(DataProcessor):
         return examples
 
 
-class MrpcProcessor(DataProcessor):
-    """Processor of the MRPC data set (GLUE version)."""
+class TsvSplitsProcessor(DataProcessor):
+    """A task whose splits are `train.tsv`, `dev.tsv` and `test.tsv` in `data_dir`."""
 
     def get_train_examples(self, data_dir: str) -> list[InputExample]:
         """Reads `train.tsv`."""
@@ -301,6 +306,10 @@ class MrpcProcessor(DataProcessor):
     def get_test_examples(self, data_dir: str) -> list[InputExample]:
         """Reads `test.tsv`."""
         return self._create_examples_from(os.path.join(data_dir, "test.tsv"), "test")
+
+
+class MrpcProcessor(TsvSplitsProcessor):
+    """Processor of the MRPC data set (GLUE version)."""
 
     def get_labels(self) -> list[str]:
         """See base class."""
@@ -320,20 +329,8 @@ class MrpcProcessor(DataProcessor):
         return examples
 
 
-class ColaProcessor(DataProcessor):
+class ColaProcessor(TsvSplitsProcessor):
     """Processor of the CoLA data set (GLUE version)."""
-
-    def get_train_examples(self, data_dir: str) -> list[InputExample]:
-        """Reads `train.tsv`."""
-        return self._create_examples_from(os.path.join(data_dir, "train.tsv"), "train")
-
-    def get_dev_examples(self, data_dir: str) -> list[InputExample]:
-        """Reads `dev.tsv`."""
-        return self._create_examples_from(os.path.join(data_dir, "dev.tsv"), "dev")
-
-    def get_test_examples(self, data_dir: str) -> list[InputExample]:
-        """Reads `test.tsv`."""
-        return self._create_examples_from(os.path.join(data_dir, "test.tsv"), "test")
 
     def get_labels(self) -> list[str]:
         """See base class."""
@@ -356,6 +353,121 @@ class ColaProcessor(DataProcessor):
         return examples
 
 
+class GlueTsvProcessor(TsvSplitsProcessor):
+    """A GLUE task in GLUE's layout: `train.tsv`, `dev.tsv`, `test.tsv`, each with a header.
+
+    Subclasses set the labels and the columns of the texts and the label. Test rows
+    have no label column: they all get the first label, as in the original.
+
+    Attributes:
+      LABELS: the labels, in label-id order.
+      COLUMNS: (text_a, text_b or None, label) columns of train.tsv and dev.tsv.
+      TEST_COLUMNS: (text_a, text_b or None) columns of test.tsv.
+    """
+
+    LABELS: tuple[str, ...] = ()
+    COLUMNS: tuple[int, int | None, int] = (0, None, 1)
+    TEST_COLUMNS: tuple[int, int | None] = (1, None)
+
+    def get_labels(self) -> list[str]:
+        """See base class."""
+        return list(self.LABELS)
+
+    def _create_examples(
+        self, lines: list[list[str]], set_type: str, input_file: str = "<tsv>"
+    ) -> list[InputExample]:
+        """Header skipped; guid `{set_type}-{line index}`."""
+        examples = []
+        for i, row in enumerate(lines):
+            if i == 0:
+                continue
+            examples.append(self._row_example(input_file, i, row, set_type))
+        return examples
+
+    def _row_example(
+        self, input_file: str, i: int, row: Sequence[str], set_type: str
+    ) -> InputExample:
+        if set_type == "test":
+            text_a, text_b = self.TEST_COLUMNS
+            label: int | str = self.LABELS[0]
+        else:
+            text_a, text_b, label = self.COLUMNS
+        return self._example(input_file, i, row, f"{set_type}-{i}", text_a, text_b, label)
+
+
+class Sst2Processor(GlueTsvProcessor):
+    """SST-2 (GLUE): `sentence, label` rows; test rows `index, sentence`; labels 0/1."""
+
+    LABELS = ("0", "1")
+    COLUMNS = (0, None, 1)
+    TEST_COLUMNS = (1, None)
+
+
+class RteProcessor(GlueTsvProcessor):
+    """RTE (GLUE): `index, sentence1, sentence2, label`; entailment / not_entailment."""
+
+    LABELS = ("entailment", "not_entailment")
+    COLUMNS = (1, 2, 3)
+    TEST_COLUMNS = (1, 2)
+
+
+class QnliProcessor(GlueTsvProcessor):
+    """QNLI (GLUE): `index, question, sentence, label`; entailment / not_entailment."""
+
+    LABELS = ("entailment", "not_entailment")
+    COLUMNS = (1, 2, 3)
+    TEST_COLUMNS = (1, 2)
+
+
+class WnliProcessor(GlueTsvProcessor):
+    """WNLI (GLUE): `index, sentence1, sentence2, label`; labels 0/1."""
+
+    LABELS = ("0", "1")
+    COLUMNS = (1, 2, 3)
+    TEST_COLUMNS = (1, 2)
+
+
+class QqpProcessor(GlueTsvProcessor):
+    """QQP (GLUE): `id, qid1, qid2, question1, question2, is_duplicate`; test rows
+    `id, question1, question2`; labels 0/1.
+
+    GLUE's QQP train.tsv and dev.tsv hold a few malformed rows (fewer than six
+    columns, from questions with line breaks). They are skipped, with their count
+    and first line logged, as Hugging Face's and Model Garden's QQP processors
+    skip them. A short test row is an error: test_results.tsv must keep one line
+    per test row.
+    """
+
+    LABELS = ("0", "1")
+    COLUMNS = (3, 4, 5)
+    TEST_COLUMNS = (1, 2)
+    NUM_COLUMNS = 6
+
+    def _create_examples(
+        self, lines: list[list[str]], set_type: str, input_file: str = "<tsv>"
+    ) -> list[InputExample]:
+        """Header skipped; short train/dev rows skipped and counted."""
+        examples = []
+        skipped = []
+        for i, row in enumerate(lines):
+            if i == 0:
+                continue
+            if set_type != "test" and len(row) < self.NUM_COLUMNS:
+                skipped.append(i + 1)
+                continue
+            examples.append(self._row_example(input_file, i, row, set_type))
+        if skipped:
+            logging.warning(
+                "%s: skipped %d malformed row(s) with fewer than %d columns (line %s%s).",
+                input_file,
+                len(skipped),
+                self.NUM_COLUMNS,
+                skipped[0],
+                " and others" if len(skipped) > 1 else "",
+            )
+        return examples
+
+
 def check_has_examples(examples: Sequence[InputExample], input_file: str, which: str = "") -> None:
     """Raises InputError naming `input_file` when it gave no example.
 
@@ -374,6 +486,11 @@ PROCESSORS: dict[str, type[DataProcessor]] = {
     "mnli": MnliProcessor,
     "mrpc": MrpcProcessor,
     "xnli": XnliProcessor,
+    "sst-2": Sst2Processor,
+    "rte": RteProcessor,
+    "qnli": QnliProcessor,
+    "qqp": QqpProcessor,
+    "wnli": WnliProcessor,
 }
 
 _ProcessorT = TypeVar("_ProcessorT", bound=type[DataProcessor])
@@ -384,8 +501,8 @@ def register_processor(
 ) -> Any:
     """Adds a task to `PROCESSORS` under `name.lower()`.
 
-    Call it as `register_processor("sst2", Sst2Processor)` or use it as a class
-    decorator, `@register_processor("sst2")`.
+    Call it as `register_processor("my_task", MyTaskProcessor)` or use it as a class
+    decorator, `@register_processor("my_task")`.
 
     Args:
       name: The task name, matched case-insensitively like `--task_name`.

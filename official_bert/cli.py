@@ -429,3 +429,8 @@ def extract_features() -> NoReturn:
 def convert_checkpoint() -> NoReturn:
     """`bert-convert-checkpoint`."""
     run("official_bert.convert_checkpoint")
+
+
+def stability() -> NoReturn:
+    """`bert-stability`."""
+    run("official_bert.stability")

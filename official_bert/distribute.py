@@ -141,3 +141,18 @@ def dtype_policy(mixed_precision: str) -> keras.DTypePolicy:
             f"{', '.join(MIXED_PRECISION_POLICIES)}."
         )
     return keras.DTypePolicy(mixed_precision)
+
+
+def xla_compiles_matmuls(policy: keras.DTypePolicy, strategy: tf.distribute.Strategy) -> bool:
+    """Whether `--jit_compile` should compile the matmuls too, or only what lies between them.
+
+    False for a bfloat16 compute dtype on CPU: XLA's CPU backend runs a
+    bfloat16 `dot` as a float32 dot between two converts, while TensorFlow's
+    oneDNN MatMul runs it in bfloat16 (on AMX where the CPU has it, about 4.8x
+    its float32 rate). There `Trainer` compiles the elementwise blocks between
+    the matmuls instead (`layers.xla_elementwise`). True otherwise (float32,
+    float16, any GPU or TPU).
+    """
+    if policy.compute_dtype != "bfloat16" or is_tpu_strategy(strategy):
+        return True
+    return bool(tf.config.list_logical_devices("GPU"))  # the model runs on a GPU

@@ -18,6 +18,10 @@ from official_bert.layers import (
     LayerNorm,
     create_initializer,
     dropout,
+    dropout_noise,
+    dropout_with_noise,
+    elementwise_block,
+    fusing_elementwise,
     get_shape_list,
 )
 
@@ -50,14 +54,23 @@ class BertEmbeddings(keras.layers.Layer):
     def build(self, input_shape=None):
         init = create_initializer(self.initializer_range)
         h = self.hidden_size
+        # Not autocast: under a mixed policy, reading the whole float32 table
+        # as bfloat16 would cast all vocab_size rows every step (and their
+        # gradient back); `call` gathers float32 rows and sums in float32.
         self.word_embeddings = self.add_weight(
-            name="word_embeddings", shape=(self.vocab_size, h), initializer=init
+            name="word_embeddings", shape=(self.vocab_size, h), initializer=init, autocast=False
         )
         self.token_type_embeddings = self.add_weight(
-            name="token_type_embeddings", shape=(self.type_vocab_size, h), initializer=init
+            name="token_type_embeddings",
+            shape=(self.type_vocab_size, h),
+            initializer=init,
+            autocast=False,
         )
         self.position_embeddings = self.add_weight(
-            name="position_embeddings", shape=(self.max_position_embeddings, h), initializer=init
+            name="position_embeddings",
+            shape=(self.max_position_embeddings, h),
+            initializer=init,
+            autocast=False,
         )
         self.layer_norm.build((None, None, h))
 
@@ -78,7 +91,7 @@ class BertEmbeddings(keras.layers.Layer):
           errors.InputError: the (static) sequence length exceeds
             `max_position_embeddings`.
         """
-        batch_size, seq_length = get_shape_list(input_ids)
+        _, seq_length = get_shape_list(input_ids)
         if isinstance(seq_length, int) and seq_length > self.max_position_embeddings:
             raise InputError(
                 f"Sequence length {seq_length} is longer than max_position_embeddings "
@@ -95,26 +108,41 @@ class BertEmbeddings(keras.layers.Layer):
                 )
             )
         flat_ids = tf.reshape(input_ids, [-1])  # [B*S]
+        table = tf.convert_to_tensor(self.word_embeddings)  # float32 [vocab, hidden]
         if self.use_one_hot_embeddings:
-            one_hot = tf.one_hot(flat_ids, depth=self.vocab_size, dtype=self.word_embeddings.dtype)
-            words = tf.matmul(one_hot, self.word_embeddings)  # [B*S, hidden]
+            # A matmul in the compute dtype: the one-hot rows are exact in it.
+            one_hot = tf.one_hot(flat_ids, depth=self.vocab_size, dtype=self.compute_dtype)
+            words = tf.matmul(one_hot, tf.cast(table, self.compute_dtype))  # [B*S, hidden]
+            words = tf.cast(words, tf.float32)
         else:
-            words = tf.gather(self.word_embeddings, flat_ids)  # [B*S, hidden]
-        # The original always looks token types up by a one-hot matmul.
-        type_one_hot = tf.one_hot(
-            tf.reshape(token_type_ids, [-1]),
-            depth=self.type_vocab_size,
-            dtype=self.token_type_embeddings.dtype,
-        )  # [B*S, type_vocab_size]
-        types = tf.matmul(type_one_hot, self.token_type_embeddings)  # [B*S, hidden]
-        output_shape = [batch_size, seq_length, self.hidden_size]
-        output = tf.reshape(words, output_shape)  # [B, S, hidden]
-        output += tf.reshape(types, output_shape)
+            words = tf.gather(table, flat_ids)  # float32 [B*S, hidden]
+        type_table = tf.convert_to_tensor(self.token_type_embeddings)
         with tf.control_dependencies(checks):
-            positions = self.position_embeddings[:seq_length]  # [S, hidden]
-        output += positions[tf.newaxis]  # broadcast over B
-        output = self.layer_norm(tf.cast(output, self.compute_dtype))
-        return dropout(output, self.hidden_dropout_prob, training)
+            positions = tf.convert_to_tensor(self.position_embeddings)[:seq_length]  # [S, hidden]
+
+        rate = self.hidden_dropout_prob
+        # Inside an XLA block (layers.xla_elementwise) the dropout noise is
+        # drawn outside it, by TensorFlow's faster generator.
+        noise = dropout_noise(words, rate, training) if fusing_elementwise() else None
+
+        def postprocess(words, token_type_ids, type_table, positions, *noise):
+            output_shape = get_shape_list(token_type_ids) + [self.hidden_size]
+            # The original always looks token types up by a one-hot matmul.
+            type_one_hot = tf.one_hot(
+                tf.reshape(token_type_ids, [-1]), depth=self.type_vocab_size, dtype=tf.float32
+            )  # [B*S, type_vocab_size]
+            types = tf.matmul(type_one_hot, type_table)  # [B*S, hidden]
+            output = tf.reshape(words, output_shape)  # [B, S, hidden]
+            output += tf.reshape(types, output_shape)
+            output += positions[tf.newaxis]  # broadcast over B
+            # Summed in float32; layer norm returns the compute dtype.
+            output = self.layer_norm(output)
+            if noise:
+                return dropout_with_noise(output, rate, tf.reshape(noise[0], output_shape))
+            return dropout(output, rate, training)
+
+        extra = () if noise is None else (noise,)
+        return elementwise_block(postprocess)(words, token_type_ids, type_table, positions, *extra)
 
     @property
     def embedding_table(self) -> keras.Variable:

@@ -117,7 +117,10 @@ def define_common_flags() -> None:
         "bool",
         "jit_compile",
         False,
-        "Whether to compile the forward and backward pass of each training step with XLA.",
+        "Whether to compile the forward and backward pass of each training step with XLA. "
+        "With --mixed_precision=mixed_bfloat16 on a CPU only the elementwise work between the "
+        "matmuls is compiled: XLA's CPU backend runs bfloat16 matmuls in float32, TensorFlow's "
+        "oneDNN kernels run them in bfloat16 (on AMX where the CPU has it).",
         group=PORT,
     )
     define_flag(
@@ -141,7 +144,8 @@ def define_common_flags() -> None:
         "integer",
         "log_every_n_steps",
         0,
-        "How often to log a progress line (step, loss, learning rate, examples/s, ETA). "
+        "How often to log a progress line (step, loss, learning rate, examples/s, model "
+        "GFLOP/s and model FLOP/s utilisation (MFU), ETA). "
         "0 (the default) logs about every 30 seconds, whatever the speed: the original "
         "logged once per --iterations_per_loop steps, which on a CPU can be hours.",
         group=PORT,
@@ -181,9 +185,14 @@ def define_common_flags() -> None:
         "random_seed",
         None,
         "Seed of the training input's shuffle and of the new variables' initial values "
-        "and dropout. With a seed a resumed run continues the input stream where its "
-        "checkpoint left it. Unset (the default) is the original's unseeded behaviour: a "
-        "resumed run restarts its input.",
+        "and dropout. The same seed, flags and machine (and thread count) give identical "
+        "checkpoints and eval results; another seed another run. Not covered: "
+        "--jit_compile (XLA's random numbers), several workers, other machines or "
+        "TensorFlow builds, and dropout after a resume (a resumed run continues the "
+        "input stream where its checkpoint left it, but draws new dropout masks). Op "
+        "determinism is not switched on: the CPU kernels used here are deterministic "
+        "already; on a GPU set TF_DETERMINISTIC_OPS=1. Unset (the default) is the "
+        "original's unseeded behaviour: a resumed run restarts its input.",
         group=PORT,
     )
 

@@ -12,8 +12,10 @@ which always normalises in float32.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import keras
 import tensorflow as tf
@@ -131,6 +133,41 @@ def dropout(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor:
     return tf.nn.dropout(x, rate=rate)
 
 
+def dropout_noise(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor | None:
+    """The uniform noise `dropout_with_noise` needs for `x`, or None when nothing is dropped.
+
+    Drawn by TensorFlow's RandomUniform kernel (float32, whatever x's dtype),
+    outside any XLA block: XLA's CPU random number generator is about 3x
+    slower per number.
+
+    Args:
+      x: float Tensor of any shape.
+      rate: probability of dropping a value.
+      training: whether dropout is applied.
+
+    Returns:
+      float32 Tensor of x's shape, uniform in [0, 1); or None.
+    """
+    if not training or not rate:
+        return None
+    return tf.random.uniform(tf.shape(x), dtype=tf.float32)
+
+
+def dropout_with_noise(x: tf.Tensor, rate: float, noise: tf.Tensor | None) -> tf.Tensor:
+    """`dropout` with its uniform noise given (from `dropout_noise`): the same rule.
+
+    A value is kept where `noise >= rate` and then scaled by 1 / (1 - rate),
+    as tf.nn.dropout does; None noise keeps everything.
+
+    Returns:
+      float Tensor of the shape and dtype of `x`.
+    """
+    if noise is None:
+        return x
+    keep = tf.cast(noise >= rate, x.dtype)
+    return x * tf.cast(1.0 / (1.0 - rate), x.dtype) * keep
+
+
 def get_shape_list(x: tf.Tensor) -> list:
     """The shape of `x` as a list: Python ints where static, scalar Tensors where not.
 
@@ -154,6 +191,45 @@ def maybe_jit_compile(fn: Callable, jit_compile: bool) -> Callable:
     Inside an outer `tf.function(jit_compile=True)` it is simply inlined.
     """
     return tf.function(fn, jit_compile=True) if jit_compile else fn
+
+
+# Whether the layers compile their elementwise blocks as XLA clusters (see
+# `xla_elementwise`): read while a model's forward pass is traced.
+_XLA_ELEMENTWISE = contextvars.ContextVar("official_bert_xla_elementwise", default=False)
+
+
+@contextlib.contextmanager
+def xla_elementwise(enabled: bool = True) -> Iterator[None]:
+    """Within this scope, models traced compile their elementwise blocks, not their matmuls.
+
+    XLA's CPU backend runs a bfloat16 dot as a float32 dot between converts
+    (its float normalisation upcasts every bf16 `dot`), so a bfloat16 model
+    compiled whole by XLA runs its matmuls at the float32 rate, while
+    TensorFlow's own oneDNN kernels run them on AMX. In this scope the layers
+    leave every matmul to TensorFlow and compile each run of elementwise work
+    between two matmuls (bias, activation, softmax, dropout, residual, layer
+    norm) as one small XLA computation, and so does its gradient: the
+    `--jit_compile` of `mixed_bfloat16` on CPU (see `Trainer`).
+    """
+    token = _XLA_ELEMENTWISE.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _XLA_ELEMENTWISE.reset(token)
+
+
+def fusing_elementwise() -> bool:
+    """True inside `xla_elementwise()`: the layers compile their elementwise blocks."""
+    return _XLA_ELEMENTWISE.get()
+
+
+def elementwise_block(fn: Callable) -> Callable:
+    """`fn` as one XLA computation inside `xla_elementwise()`, else `fn` itself.
+
+    Made at trace time, once per traced call: the `tf.function` lives in the
+    graph of its caller.
+    """
+    return tf.function(fn, jit_compile=True, autograph=False) if fusing_elementwise() else fn
 
 
 def attention_mask_adder(input_mask: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
@@ -181,13 +257,20 @@ class LayerNorm(keras.layers.Layer):
     """Layer normalisation over the last axis with the original's epsilon.
 
     The variables are `gamma` (ones) and `beta` (zeros), as in
-    tf.contrib.layers.layer_norm. Statistics are taken in float32 whatever the
-    compute dtype, and the result is cast back to the compute dtype.
+    tf.contrib.layers.layer_norm. The input is taken in float32 (a float32
+    input is not rounded to the compute dtype first) and so are the
+    statistics, whatever the compute dtype; the result is cast back to the
+    compute dtype.
     """
 
     def __init__(self, epsilon: float = LAYER_NORM_EPSILON, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = epsilon
+
+    @property
+    def input_dtype(self) -> str:
+        """Keras casts the input to this: float32, so a float32 sum is not rounded first."""
+        return "float32"
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -262,6 +345,8 @@ class DenseBlock(keras.layers.Layer):
         Returns:
           float Tensor of shape [..., units].
         """
+        if fusing_elementwise() and x.shape.rank == 2:
+            return self._fused_call(x, residual, training)
         y = self.dense(x)
         y = dropout(y, self.dropout_rate, training)
         if residual is not None:
@@ -269,6 +354,34 @@ class DenseBlock(keras.layers.Layer):
         if self.layer_norm is not None:
             y = self.layer_norm(y)
         return y
+
+    def _fused_call(
+        self, x: tf.Tensor, residual: tf.Tensor | None, training: bool | None
+    ) -> tf.Tensor:
+        """`call` as TensorFlow's matmul, then everything after it as one XLA block."""
+        dtype = self.compute_dtype
+        y = tf.matmul(x, tf.cast(self.dense.kernel, dtype))  # [n, units]
+        activation = self.dense.activation
+        noise = dropout_noise(y, self.dropout_rate, training)
+        # Only tensors cross into the block; None stands for "absent".
+        extra = [t for t in (noise, residual) if t is not None]
+
+        def tail(y: tf.Tensor, *extra: tf.Tensor) -> tf.Tensor:
+            extra = list(extra)
+            if self.dense.bias is not None:
+                y = tf.nn.bias_add(y, tf.cast(self.dense.bias, dtype))
+            if activation is not None:
+                y = activation(y)
+            y = dropout_with_noise(
+                y, self.dropout_rate, extra.pop(0) if noise is not None else None
+            )
+            if residual is not None:
+                y = y + extra.pop(0)
+            if self.layer_norm is not None:
+                y = self.layer_norm(y)
+            return y
+
+        return elementwise_block(tail)(y, *extra)
 
     def get_config(self) -> dict:
         if callable(self.activation):

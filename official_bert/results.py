@@ -1,7 +1,7 @@
 """Eval results and summaries in the original's formats.
 
 `write_eval_results` writes `eval_results.txt` as the original (`key = value`,
-sorted, float32 formatting); `write_scalar_summary` writes a TensorBoard
+sorted, float32 formatting) and `read_eval_results` reads it back; `write_scalar_summary` writes a TensorBoard
 scalar without the tensorboard package. Used by `official_bert.training`.
 """
 
@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from official_bert import files
+from official_bert.errors import InputError
 
 # TensorBoard shows summaries tagged with this plugin name as scalar plots.
 _SCALARS_PLUGIN = "scalars"
@@ -50,3 +51,26 @@ def write_eval_results(path: str, result: Mapping[str, Any]) -> None:
     """Writes `key = value` lines in sorted key order, atomically (the original's format)."""
     text = "".join(f"{key} = {format_metric_value(result[key])}\n" for key in sorted(result))
     files.write_text_atomically(path, text)
+
+
+def read_eval_results(path: str) -> dict[str, Any]:
+    """Parses an eval_results.txt (`key = value` lines): `global_step` int, the rest float.
+
+    Raises:
+      InputError: a line is not `key = value` (naming the file and line).
+    """
+    results: dict[str, Any] = {}
+    with tf.io.gfile.GFile(path, "r") as f:
+        for number, line in enumerate(f.read().splitlines(), 1):
+            if not line.strip():
+                continue
+            key, sep, value = line.partition(" = ")
+            try:
+                if not sep:
+                    raise ValueError(line)
+                results[key] = int(value) if key == "global_step" else float(value)
+            except ValueError:
+                raise InputError(
+                    f"{path}, line {number}: expected `key = number`, found {line!r}."
+                ) from None
+    return results

@@ -1,9 +1,10 @@
 """Running a training loop: progress lines, and stopping on SIGINT / SIGTERM.
 
 `Progress` sizes the loop's calls and logs a progress line (step, loss,
-learning rate, examples/s, ETA) every `--log_every_n_steps` steps, or about
-every `AUTO_LOG_SECONDS` seconds; `StopOnSignals` makes SIGINT and SIGTERM stop
-a `Trainer` at the next step boundary. Used by `official_bert.training`.
+learning rate, examples/s, model GFLOP/s and model FLOP/s utilisation, ETA)
+every `--log_every_n_steps` steps, or about every `AUTO_LOG_SECONDS` seconds;
+`StopOnSignals` makes SIGINT and SIGTERM stop a `Trainer` at the next step
+boundary. Used by `official_bert.training`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class Progress:
     With `log_every_n_steps` > 0 a line comes every that many steps. With 0
     the first call runs one step (it also traces and compiles), and later calls
     are sized from the measured step time to end about every AUTO_LOG_SECONDS.
+    A line gives the model's GFLOP/s and FLOP/s utilisation (MFU) when the
+    logs have `model_flops_per_sec` and `model_flops_utilization` (the
+    `Trainer` adds them: see official_bert.throughput).
     """
 
     def __init__(self, step: int, target: int, log_every_n_steps: int):
@@ -65,14 +69,29 @@ class Progress:
         self._last_logged = step
         remaining = (self.target - step) * (self._seconds_per_step or 0.0)
         logging.info(
-            "step = %d/%d, loss = %.6f, learning_rate = %.6g, examples/sec = %.2f, ETA = %s",
+            "step = %d/%d, loss = %.6f, learning_rate = %.6g, examples/sec = %.2f%s, ETA = %s",
             step,
             self.target,
             logs["loss"],
             logs["learning_rate"],
             logs["examples_per_sec"],
+            format_model_flops(logs),
             _format_duration(remaining) if self._calls > 1 or step >= self.target else "?",
         )
+
+
+def format_model_flops(logs: Mapping[str, float]) -> str:
+    """ ", model GFLOP/s = Y, MFU = Z%" for logs with `model_flops_per_sec` (else "").
+
+    MFU is the model FLOP/s utilisation, `model_flops_utilization`: the
+    model's FLOP/s over the machine's measured matmul rate (see
+    official_bert.throughput).
+    """
+    if "model_flops_per_sec" not in logs:
+        return ""
+    gflops = logs["model_flops_per_sec"] / 1e9
+    mfu = 100.0 * logs["model_flops_utilization"]
+    return f", model GFLOP/s = {gflops:.4g}, MFU = {mfu:.3g}%"
 
 
 def _format_duration(seconds: float) -> str:

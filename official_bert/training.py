@@ -37,8 +37,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from official_bert import checkpoints, distribute
+from official_bert import checkpoints, distribute, throughput
 from official_bert.errors import InputError, TrainingInterrupted
+from official_bert.layers import xla_elementwise
 from official_bert.optimization import OPTIMIZERS, AdamWeightDecayOptimizer, create_optimizer
 
 # Re-exported: callers import these from training (their home before the split).
@@ -161,6 +162,16 @@ class Task:
         """Eval metrics of this replica's batch as (numerator, denominator) sums."""
         return {}
 
+    def metric_values(self, sums: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+        """The final metrics from the (numerator, denominator) sums over the whole eval set.
+
+        The default is numerator / denominator (0 when the denominator is 0)
+        for every sum. A task whose metric is not a ratio of sums (Matthews
+        correlation, F1) sums counts (e.g. a confusion matrix) and turns them
+        into its metrics here, leaving the counts out of the result.
+        """
+        return {name: n / d if d else 0.0 for name, (n, d) in sums.items()}
+
 
 # --------------------------------------------------------------------------- config
 
@@ -178,7 +189,7 @@ class TrainerConfig:
       save_checkpoints_steps: a checkpoint every this many steps (and at the end).
       iterations_per_loop: the most steps run in one `tf.function` call.
       log_every_n_steps: a progress line (step, loss, learning rate,
-        examples/s, ETA) every this many steps; 0 (the default) logs about
+        examples/s, model GFLOP/s and MFU, ETA) every this many steps; 0 (the default) logs about
         every `AUTO_LOG_SECONDS` seconds, measured from the step time.
       gradient_accumulation_steps: one optimizer step per this many
         micro-batches of `train_batch_size / N` examples; the global batch of
@@ -188,7 +199,10 @@ class TrainerConfig:
       exclude_from_layer_adaptation: LAMB only: regexes of variables without
         the trust ratio; None uses the weight-decay exclusions (Model Garden),
         [] gives every variable the ratio (NVIDIA's BERT).
-      jit_compile: compile the forward and backward pass with XLA.
+      jit_compile: compile the forward and backward pass with XLA (with a
+        bfloat16 compute dtype on CPU, only the elementwise blocks between the
+        matmuls: XLA's CPU backend would run bfloat16 matmuls in float32; see
+        `layers.xla_elementwise`).
       mixed_precision: `float32`, `mixed_float16` or `mixed_bfloat16`.
       bias_correction: passed to `create_optimizer`.
       use_one_hot_embeddings: look embeddings up by one-hot matmul; None (the
@@ -307,13 +321,19 @@ class Trainer:
             else:
                 self._train_optimizer = self.optimizer
             self._train_optimizer.build(self.model.trainable_variables)
-        if config.jit_compile and not self.on_tpu:
+        jit_matmuls = distribute.xla_compiles_matmuls(policy, self.strategy)
+        if config.jit_compile and not self.on_tpu and jit_matmuls:
             # Only the model's math is compiled: the all-reduces and the
             # optimizer stay outside (XLA cannot compile collectives on CPU),
             # and the optimizer's per-variable update is compiled on its own.
             self._forward_backward = tf.function(
                 self._forward_backward_eager, jit_compile=True, reduce_retracing=True
             )
+        elif config.jit_compile and not self.on_tpu:
+            # bfloat16 on CPU: XLA would run the matmuls in float32, so they
+            # stay TensorFlow's (oneDNN, AMX) and XLA compiles the elementwise
+            # blocks between them, forward and backward.
+            self._forward_backward = xla_elementwise()(self._forward_backward_eager)
         else:
             self._forward_backward = self._forward_backward_eager
         with tf.init_scope():
@@ -528,18 +548,29 @@ class Trainer:
         """Makes the running (or next) `train_steps` call return at the next step boundary."""
         self._stop_requested.assign(True)
 
-    def _next_stop(self, step: int, target: int, log_every: int) -> int:
-        """The next step at which to return to Python: log line, loop size, checkpoint or end."""
+    def _next_stop(self, step: int, target: int, log_every: int, every_n_steps: int = 0) -> int:
+        """The next step at which to return to Python: log line, loop size, checkpoint,
+        `every_n_steps` callback or end."""
         stops = [target, step + max(1, log_every)]
         for every in (self.config.iterations_per_loop, self.config.save_checkpoints_steps):
             stops.append((step // every + 1) * every)
+        if every_n_steps > 0:
+            stops.append((step // every_n_steps + 1) * every_n_steps)
         return min(stops)
 
-    def train(self, data: tf.data.Dataset | Callable, num_train_steps: int | None = None) -> dict:
+    def train(
+        self,
+        data: tf.data.Dataset | Callable,
+        num_train_steps: int | None = None,
+        *,
+        every_n_steps: int = 0,
+        on_every_n_steps: Callable[[int], None] | None = None,
+    ) -> dict:
         """Trains until `global_step == num_train_steps`, saving checkpoints on the way.
 
-        A progress line (step, loss, learning rate, examples/s, ETA) is logged
-        every `config.log_every_n_steps` steps, or about every
+        A progress line (step, loss, learning rate, examples/s, model GFLOP/s
+        and model FLOP/s utilisation, ETA) is logged every
+        `config.log_every_n_steps` steps, or about every
         `AUTO_LOG_SECONDS` seconds when that is 0; at most
         `config.iterations_per_loop` steps run per `tf.function` call.
 
@@ -553,10 +584,21 @@ class Trainer:
           data: a dataset function (preferred; see `distribute`) or a dataset of
             global batches; it must not run out before training ends.
           num_train_steps: where to stop; default `config.num_train_steps`.
+          every_n_steps: with `on_every_n_steps`, call it at every global step
+            that is a multiple of this (the end included when it is one), on
+            the same input iterator: training then goes on with the next batch
+            of the same stream, so the batches seen do not depend on it. A
+            resumed run calls it at the same steps as an uninterrupted one.
+          on_every_n_steps: called with the global step (e.g. a dev-set
+            evaluation), after the step's summaries and before its checkpoint,
+            so a run killed during the call redoes it when it resumes; not
+            called when a stop signal ends the loop.
 
         Returns:
           The logs of the last call (`step`, `loss`, `learning_rate`,
-          `examples_per_sec`, `steps_per_sec`), or {} if training was already done.
+          `examples_per_sec`, `steps_per_sec`, and `model_flops_per_sec` and
+          `model_flops_utilization` when the model's FLOPs are known: see
+          official_bert.throughput), or {} if training was already done.
 
         Raises:
           TrainingInterrupted: on SIGINT/SIGTERM, after the checkpoint is written.
@@ -564,6 +606,9 @@ class Trainer:
         target = num_train_steps if num_train_steps is not None else self.config.num_train_steps
         if not target:
             raise InputError("num_train_steps must be set to train.")
+        if every_n_steps < 0:
+            raise InputError(f"every_n_steps must be 0 or positive; got {every_n_steps}.")
+        callback_every = every_n_steps if on_every_n_steps is not None else 0
         step = self.global_step
         if step >= target:
             logging.info("global_step %d >= num_train_steps %d: nothing to train.", step, target)
@@ -571,11 +616,14 @@ class Trainer:
         logging.info("***** Training from step %d to %d *****", step, target)
         iterator = iter(self.distribute(data))
         writer = self._summary_writer()
+        meter = self._throughput_meter(iterator)
         progress = Progress(step, target, self.config.log_every_n_steps)
         logs: dict = {}
         with StopOnSignals(self) as stopper:
             while step < target:
-                num_steps = self._next_stop(step, target, progress.steps_per_call()) - step
+                num_steps = (
+                    self._next_stop(step, target, progress.steps_per_call(), callback_every) - step
+                )
                 start = time.perf_counter()
                 result = stopper.call(self.train_steps, iterator, num_steps)
                 elapsed = time.perf_counter() - start
@@ -589,19 +637,44 @@ class Trainer:
                         "examples_per_sec": result["examples"] / elapsed,
                         "steps_per_sec": done / elapsed,
                     }
+                    if meter is not None:
+                        logs.update(meter.rates(logs["examples_per_sec"]))
                     progress.update(step, done, elapsed, logs)
                     with writer.as_default(step=step):
                         write_scalar_summary("loss", logs["loss"])
                         write_scalar_summary("learning_rate", logs["learning_rate"])
                         write_scalar_summary("examples/sec", logs["examples_per_sec"])
                         write_scalar_summary("global_step/sec", logs["steps_per_sec"])
+                        if meter is not None:
+                            write_scalar_summary(
+                                "model_gflops/sec", logs["model_flops_per_sec"] / 1e9
+                            )
+                            write_scalar_summary(
+                                "model_flops_utilization", logs["model_flops_utilization"]
+                            )
                 if stopper.signum is not None:
                     writer.flush()
                     self._stop_on_signal(stopper.signum, step, target)
+                if callback_every and done and step % callback_every == 0:
+                    on_every_n_steps(step)
                 if step % self.config.save_checkpoints_steps == 0 or step >= target:
                     self.save_checkpoint()
         writer.flush()
         return logs
+
+    def _throughput_meter(self, iterator) -> Any:
+        """The model's FLOPs per example and the matmul rate, for the progress lines.
+
+        Counted from a trace of the model's forward on the iterator's shapes,
+        and measured once per process and dtype (official_bert.throughput),
+        before the loop starts; None when the shapes are not static.
+        """
+        return throughput.measure(
+            throughput.training_loss(self.task, self.model),
+            iterator.element_spec,
+            self.strategy,
+            self.config.mixed_precision,
+        )
 
     def _stop_on_signal(self, signum: int, step: int, target: int) -> None:
         """Writes a checkpoint of `step` and raises `TrainingInterrupted`."""
@@ -644,14 +717,21 @@ class Trainer:
 
         return reduce(loss), tf.nest.map_structure(reduce, sums)
 
-    def evaluate(self, data: tf.data.Dataset | Callable, steps: int | None = None) -> dict:
+    def evaluate(
+        self, data: tf.data.Dataset | Callable, steps: int | None = None, *, summaries: bool = True
+    ) -> dict:
         """Evaluates the current model on `steps` batches (all of them if None).
 
+        Args:
+          summaries: write the results as TensorBoard scalars at the global
+            step under `output_dir/eval` (as the Estimator did).
+
         Returns:
-          The task's metrics as numpy float32 (numerator sum / denominator sum
-          over the batches, 0 if the denominator is 0), `loss` (float32, the
-          mean of the batches' losses) and `global_step` (int64), as the
-          original's `estimator.evaluate`.
+          The task's metrics as numpy float32 (`Task.metric_values` of the sums
+          over the batches: by default numerator sum / denominator sum, 0 if
+          the denominator is 0), `loss` (float32, the mean of the batches'
+          losses) and `global_step` (int64), as the original's
+          `estimator.evaluate`.
         """
         numerators: dict[str, float] = {}
         denominators: dict[str, float] = {}
@@ -664,16 +744,16 @@ class Trainer:
             for name, (numerator, denominator) in sums.items():
                 numerators[name] = numerators.get(name, 0.0) + float(numerator.numpy())
                 denominators[name] = denominators.get(name, 0.0) + float(denominator.numpy())
-        result: dict[str, Any] = {
-            name: np.float32(numerators[name] / denominators[name] if denominators[name] else 0.0)
-            for name in numerators
-        }
+        values = self.task.metric_values(
+            {name: (numerators[name], denominators[name]) for name in numerators}
+        )
+        result: dict[str, Any] = {name: np.float32(value) for name, value in values.items()}
         result["loss"] = np.float32(np.mean(losses) if losses else 0.0)
         result["global_step"] = np.int64(self.global_step)
         logging.info("***** Eval results *****")
         for key in sorted(result):
             logging.info("  %s = %s", key, str(result[key]))
-        if self.is_chief:
+        if self.is_chief and summaries:
             # As the Estimator: every metric at its global step, under output_dir/eval.
             writer = tf.summary.create_file_writer(os.path.join(self.config.output_dir, "eval"))
             with writer.as_default(step=self.global_step):

@@ -30,6 +30,10 @@ from official_bert.layers import (
     DenseBlock,
     create_initializer,
     dropout,
+    dropout_noise,
+    dropout_with_noise,
+    elementwise_block,
+    fusing_elementwise,
     get_shape_list,
 )
 
@@ -104,11 +108,28 @@ class BertSelfAttention(keras.layers.Layer):
         value = split_heads(self.value(x))  # [B, N, T, H]
 
         scores = tf.matmul(query, key, transpose_b=True)  # [B, N, F, T]
-        scores = scores * tf.cast(1.0 / math.sqrt(float(h)), scores.dtype)
-        scores += tf.cast(mask_adder, scores.dtype)  # [B, 1, 1, T] broadcast
-        probs = tf.nn.softmax(scores)  # [B, N, F, T]
-        probs = dropout(probs, self.attention_probs_dropout_prob, training)
 
+        rate = self.attention_probs_dropout_prob
+        # Inside an XLA block (layers.xla_elementwise) the dropout noise is
+        # drawn outside it, by TensorFlow's faster generator.
+        noise = dropout_noise(scores, rate, training) if fusing_elementwise() else None
+
+        def probabilities(scores: tf.Tensor, mask_adder: tf.Tensor, *noise: tf.Tensor):
+            # The softmax is taken in float32 whatever the compute dtype (as
+            # Keras' mixed precision keeps it); the probabilities go back to
+            # the compute dtype for the matmul with the values.
+            scores = tf.cast(scores, tf.float32)
+            scores = scores * (1.0 / math.sqrt(float(h)))
+            scores += tf.cast(mask_adder, tf.float32)  # [B, 1, 1, T] broadcast
+            probs = tf.nn.softmax(scores)  # [B, N, F, T]
+            if noise:
+                probs = dropout_with_noise(probs, rate, noise[0])
+            else:
+                probs = dropout(probs, rate, training)
+            return tf.cast(probs, value.dtype)
+
+        extra = () if noise is None else (noise,)
+        probs = elementwise_block(probabilities)(scores, mask_adder, *extra)
         context = tf.matmul(probs, value)  # [B, N, F, H]
         context = tf.transpose(context, [0, 2, 1, 3])  # [B, F, N, H]
         return tf.reshape(context, [batch_size * seq_length, n * h])  # [B*F, N*H]

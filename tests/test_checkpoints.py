@@ -256,8 +256,6 @@ def test_variables_without_gradients_get_no_slots_in_the_checkpoint(tmp_path):
     names = sorted(tf.train.load_checkpoint(prefix).get_variable_to_shape_map())
     assert names == ["global_step", "unused", "used", "used/adam_m", "used/adam_v"]
     fresh = create_optimizer(1e-2, 20, 2)
-    result = checkpoints.restore_checkpoint(
-        prefix, [used, unused], fresh, strict=True, log=False
-    )
+    result = checkpoints.restore_checkpoint(prefix, [used, unused], fresh, strict=True, log=False)
     assert "unused/adam_m" not in result.optimizer_initialized
     assert int(fresh.iterations.numpy()) == 1

@@ -470,3 +470,105 @@ def test_too_few_predictions_write_no_test_results(tmp_path):
     with pytest.raises(ValueError, match="for 1 examples, expected 2"):
         cf.write_test_results(str(path), [[0.5, 0.5]], 2)
     assert os.listdir(tmp_path) == []
+
+
+# --- GLUE tasks beyond the original's four (GLUE's own TSV layouts) -------------------
+
+
+def _glue_dir(tmp_path, files):
+    for name, rows in files.items():
+        _write_tsv(tmp_path / name, rows)
+    return str(tmp_path)
+
+
+def test_sst2_reads_sentence_label_and_an_indexed_test_file(tmp_path):
+    data_dir = _glue_dir(tmp_path, {
+        "train.tsv": [["sentence", "label"], ["a fine film", "1"], ["dull ", "0"]],
+        "dev.tsv": [["sentence", "label"], ["it works", "1"]],
+        "test.tsv": [["index", "sentence"], ["0", "who knows"], ["1", "maybe"]],
+    })  # fmt: skip
+    p = cd.get_processor("SST-2")
+    assert p.get_labels() == ["0", "1"]
+    assert p.get_train_examples(data_dir) == [
+        cd.InputExample("train-1", "a fine film", None, "1"),
+        cd.InputExample("train-2", "dull ", None, "0"),
+    ]
+    assert p.get_dev_examples(data_dir) == [cd.InputExample("dev-1", "it works", None, "1")]
+    assert p.get_test_examples(data_dir) == [
+        cd.InputExample("test-1", "who knows", None, "0"),
+        cd.InputExample("test-2", "maybe", None, "0"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "task, labels", [("rte", ["entailment", "not_entailment"]),
+                     ("qnli", ["entailment", "not_entailment"]), ("wnli", ["0", "1"])],
+)  # fmt: skip
+def test_sentence_pair_tasks_read_index_a_b_label(task, labels, tmp_path):
+    header = ["index", "sentence1", "sentence2", "label"]
+    if task == "qnli":
+        header = ["index", "question", "sentence", "label"]
+    data_dir = _glue_dir(tmp_path, {
+        "train.tsv": [header, ["0", "a1", "b1", labels[1]], ["1", "a2", "b2", labels[0]]],
+        "dev.tsv": [header, ["7", "a3", "b3", labels[0]]],
+        "test.tsv": [header[:3], ["0", "a4", "b4"]],
+    })  # fmt: skip
+    p = cd.get_processor(task)
+    assert p.get_labels() == labels
+    assert p.get_train_examples(data_dir) == [
+        cd.InputExample("train-1", "a1", "b1", labels[1]),
+        cd.InputExample("train-2", "a2", "b2", labels[0]),
+    ]
+    assert p.get_dev_examples(data_dir) == [cd.InputExample("dev-1", "a3", "b3", labels[0])]
+    assert p.get_test_examples(data_dir) == [cd.InputExample("test-1", "a4", "b4", labels[0])]
+
+
+QQP_HEADER = ["id", "qid1", "qid2", "question1", "question2", "is_duplicate"]
+
+
+def test_qqp_reads_its_columns_and_skips_malformed_rows_with_a_count(tmp_path, caplog):
+    data_dir = _glue_dir(tmp_path, {
+        "train.tsv": [QQP_HEADER, ["5", "1", "2", "q one", "q two", "1"],
+                      ["6", "3", "4", "a question cut by a line break"],
+                      ["7", "5", "6", "q three", "q four", "0"], ["8"]],
+        "dev.tsv": [QQP_HEADER, ["9", "7", "8", "q five", "q six", "0"]],
+        "test.tsv": [["id", "question1", "question2"], ["0", "t one", "t two"]],
+    })  # fmt: skip
+    p = cd.get_processor("QQP")
+    with caplog.at_level("WARNING"):
+        train = p.get_train_examples(data_dir)
+    assert train == [
+        cd.InputExample("train-1", "q one", "q two", "1"),
+        cd.InputExample("train-3", "q three", "q four", "0"),
+    ]
+    assert "skipped 2 malformed row(s)" in caplog.text and "line 3" in caplog.text
+    assert p.get_dev_examples(data_dir) == [cd.InputExample("dev-1", "q five", "q six", "0")]
+    assert p.get_test_examples(data_dir) == [cd.InputExample("test-1", "t one", "t two", "0")]
+
+
+def test_qqp_short_test_row_is_an_error_naming_file_and_line(tmp_path):
+    data_dir = _glue_dir(tmp_path, {"test.tsv": [["id", "question1", "question2"], ["0", "x"]]})
+    with pytest.raises(InputError, match=r"test.tsv, line 2: expected at least 3"):
+        cd.get_processor("qqp").get_test_examples(data_dir)
+
+
+@pytest.mark.parametrize("task", ["sst-2", "rte", "qnli", "wnli"])
+def test_new_tasks_report_missing_files_short_rows_and_unknown_labels(task, tmp_path):
+    p = cd.get_processor(task)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "train.tsv")):
+        p.get_train_examples(str(tmp_path))
+    _write_tsv(tmp_path / "dev.tsv", [["h"], ["only one column"]])
+    with pytest.raises(InputError, match=r"dev.tsv, line 2: expected at least"):
+        p.get_dev_examples(str(tmp_path))
+    row = ["bad label", "9"] if task == "sst-2" else ["0", "a", "b", "9"]
+    _write_tsv(tmp_path / "dev.tsv", [["h"], row])
+    with pytest.raises(InputError, match=r"dev.tsv, line 2: label '9' is not one of"):
+        p.get_dev_examples(str(tmp_path))
+    _write_tsv(tmp_path / "dev.tsv", [["header only"]])
+    with pytest.raises(InputError, match="holds no examples"):
+        p.get_dev_examples(str(tmp_path))
+
+
+def test_every_glue_task_the_study_names_is_registered():
+    for task in ("sst-2", "rte", "qnli", "qqp", "wnli", "cola", "mrpc", "mnli", "xnli"):
+        assert isinstance(cd.get_processor(task.upper()), cd.DataProcessor), task

@@ -96,5 +96,7 @@ def test_accumulation_on_two_replicas_equals_one_device(task_name, tmp_path):
 def test_a_batch_that_does_not_split_into_micro_batches_is_refused():
     strategy = tf.distribute.get_strategy()
     check_batch_size("train_batch_size", 8, strategy, 4)
-    with pytest.raises(InputError, match=r"--train_batch_size=6 .* --gradient_accumulation_steps=4"):
+    with pytest.raises(
+        InputError, match=r"--train_batch_size=6 .* --gradient_accumulation_steps=4"
+    ):
         check_batch_size("train_batch_size", 6, strategy, 4)

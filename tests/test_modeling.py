@@ -223,7 +223,7 @@ def test_activation_names_map_to_the_originals():
 
 
 def test_layer_norm_uses_epsilon_1e_12_over_last_axis():
-    ln = layers.LayerNorm()
+    ln = layers.LayerNorm(name="LayerNorm")  # named: auto names depend on earlier tests
     # Variance 5e-11: epsilon 1e-12 barely matters, Keras' default 1e-3 would
     # shrink the output ~4000 times.
     x = np.array([[0.0, 1e-5, -1e-5, 0.0], [1.0, 2.0, 3.0, 6.0]], np.float32)
@@ -231,7 +231,7 @@ def test_layer_norm_uses_epsilon_1e_12_over_last_axis():
     x64 = x.astype(np.float64)
     mean, var = x64.mean(-1, keepdims=True), x64.var(-1, keepdims=True)
     np.testing.assert_allclose(y, (x64 - mean) / np.sqrt(var + 1e-12), rtol=1e-5, atol=1e-6)
-    assert [w.path for w in ln.weights] == ["layer_norm/beta", "layer_norm/gamma"]
+    assert [w.path for w in ln.weights] == ["LayerNorm/beta", "LayerNorm/gamma"]
 
 
 def test_attention_mask_adds_minus_10000_to_padding():

@@ -36,6 +36,7 @@ CONSOLE_SCRIPTS = (
     "bert-convert-checkpoint",
     "bert-export",
     "bert-demo",
+    "bert-stability",
 )
 
 

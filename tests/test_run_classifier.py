@@ -415,7 +415,9 @@ def test_command_line_trains_evaluates_and_predicts_mrpc(files, tmp_path):
     assert "***** Eval results *****" in process.stderr
     text = (output_dir / "eval_results.txt").read_text()
     assert re.fullmatch(
-        r"eval_accuracy = \S+\neval_loss = \S+\nglobal_step = 3\nloss = \S+\n", text
+        # The original's four keys, and F1, MRPC's second GLUE metric (issue 18).
+        r"eval_accuracy = \S+\neval_f1 = \S+\neval_loss = \S+\nglobal_step = 3\nloss = \S+\n",
+        text,
     ), text
     rows = [line.split("\t") for line in (output_dir / "test_results.tsv").read_text().splitlines()]
     assert len(rows) == 5

@@ -73,7 +73,9 @@ def test_a_signal_stops_at_a_step_boundary_and_the_resumed_run_ends_the_same(
     err = "".join(lines) + rest
     assert process.returncode == 128 + signum, err
     assert "Traceback" not in err
-    match = re.search(rf"training stopped at step (\d+) of {NUM_STEPS}, checkpoint (\S+) written", err)
+    match = re.search(
+        rf"training stopped at step (\d+) of {NUM_STEPS}, checkpoint (\S+) written", err
+    )
     assert match, err
     step = int(match.group(1))
     assert 1 < step < NUM_STEPS, err

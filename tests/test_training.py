@@ -404,7 +404,11 @@ def test_progress_lines_come_every_n_steps_with_an_eta(tmp_path, caplog):
         trainer.train(dw.dataset_fn, 6)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step = ")]
     assert [line.split(",")[0] for line in lines] == ["step = 3/6", "step = 6/6"]
-    assert re.search(r"loss = \S+, learning_rate = \S+, examples/sec = \S+, ETA = 0s$", lines[1])
+    assert re.search(
+        r"loss = \S+, learning_rate = \S+, examples/sec = \S+, model GFLOP/s = \S+, "
+        r"MFU = \S+%, ETA = 0s$",
+        lines[1],
+    )
 
 
 def test_automatic_logging_runs_one_step_first_then_sizes_calls_by_time(tmp_path, caplog):
