@@ -171,6 +171,12 @@ def cpu_flags(prefixes: tuple[str, ...] = ("avx512", "amx")) -> list[str]:
     return []
 
 
+def cpu_description() -> str:
+    """The CPU's model name and its AVX-512 / AMX flags, for the line every figure is printed with."""
+    flags = cpu_flags()
+    return f"{cpu_model()}; {' '.join(flags) if flags else 'no AVX-512, no AMX'}"
+
+
 def matmul_gflops(
     m: int = 1024, k: int = 768, n: int = 3072, repeats: int = 10, dtype: str = "float32"
 ) -> float:

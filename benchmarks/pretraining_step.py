@@ -62,7 +62,7 @@ from _references import (
     random_batch,
     trainer_step,
 )
-from _timing import loadavg, matmul_gflops
+from _timing import cpu_description, loadavg, matmul_gflops
 
 from official_bert import throughput
 from official_bert.modeling import BertConfig
@@ -123,7 +123,7 @@ def print_utilisation(times, batch_size: int, flops_per_example: float, rate_bef
     m, k, n = throughput.MATMUL_SHAPE
     rate_after = matmul_gflops(m, k, n) * 1e9
     rate = max(rate_before, rate_after)
-    print(f"\nCPU: {throughput.cpu_description()}")
+    print(f"\nCPU: {cpu_description()}")
     print(
         f"matmul rate (float32, {m}x{k}x{n}): {rate_before / 1e9:.0f} GFLOP/s before the "
         f"warm-up (official_bert.throughput, as the training logs), {rate_after / 1e9:.0f} "

@@ -44,7 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 from _references import GOLDEN, bert_base_config
-from _timing import loadavg, timed_rounds
+from _timing import cpu_description, loadavg, timed_rounds
 from absl import logging
 
 from official_bert import checkpoints, export, tokenization
@@ -55,21 +55,6 @@ from official_bert.models import BertClassifier
 VOCAB = os.path.join(GOLDEN, "uncased_vocab.txt")
 MRPC = os.path.join(GOLDEN, "glue", "MRPC")
 LABELS = ["0", "1"]
-
-
-def cpu_description() -> str:
-    """The CPU model and its AVX-512 / AMX flags."""
-    model = "unknown CPU"
-    flags: set[str] = set()
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name") and model == "unknown CPU":
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags.update(
-                    x for x in line.split(":", 1)[1].split() if x.startswith(("avx512", "amx"))
-                )
-    return f"{model}; {' '.join(sorted(flags)) or 'no AVX-512, no AMX'}"
 
 
 def mrpc_pairs(copies: list[int]) -> list[tuple[str, str]]:

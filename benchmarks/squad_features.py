@@ -51,7 +51,7 @@ import tracemalloc
 import numpy as np
 import tensorflow as tf
 from _references import GOLDEN, reference_port
-from _timing import loadavg, paired_rounds
+from _timing import cpu_description, loadavg, paired_rounds
 from absl import logging
 
 from official_bert import squad, tokenization
@@ -61,21 +61,6 @@ original_tokenization = reference_port("original_tokenization")
 
 VOCAB = os.path.join(GOLDEN, "uncased_vocab.txt")
 DATA = os.path.join(GOLDEN, "squad", "data")
-
-
-def cpu_description() -> str:
-    """The CPU model and its AVX-512 / AMX flags."""
-    model = "unknown CPU"
-    flags: set[str] = set()
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name") and model == "unknown CPU":
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags.update(
-                    x for x in line.split(":", 1)[1].split() if x.startswith(("avx512", "amx"))
-                )
-    return f"{model}; {' '.join(sorted(flags)) or 'no AVX-512, no AMX'}"
 
 
 def make_dataset(source: str, copies: int) -> dict:

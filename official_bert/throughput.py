@@ -294,23 +294,6 @@ def machine_flops(strategy: tf.distribute.Strategy, rate: float) -> float:
     return rate * replicas
 
 
-def cpu_description() -> str:
-    """The CPU's model name and its AVX-512 / AMX flags (from /proc/cpuinfo), for reports."""
-    name, flags = "unknown CPU", []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and name == "unknown CPU":
-                    name = value.strip()
-                elif key.strip() == "flags":
-                    flags = [x for x in value.split() if x.startswith(("avx512", "amx"))]
-                    break
-    except OSError:
-        pass
-    return f"{name}; {' '.join(flags) if flags else 'no AVX-512, no AMX'}"
-
-
 # --------------------------------------------------------------------------- the meter
 
 
@@ -380,7 +363,6 @@ __all__ = [
     "TRAIN_FLOPS_PER_FORWARD_FLOP",
     "Throughput",
     "compute_dtype",
-    "cpu_description",
     "forward_flops",
     "machine_flops",
     "matmul_flops",
