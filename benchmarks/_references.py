@@ -80,12 +80,17 @@ def encoder_flops(config: BertConfig, batch_size: int, seq_length: int) -> float
 
 
 def trainer_step(
-    task, batch: dict[str, np.ndarray], learning_rate: float, jit: bool, output_dir: str
+    task,
+    batch: dict[str, np.ndarray],
+    learning_rate: float,
+    jit: bool,
+    output_dir: str,
+    mixed_precision: str = "float32",
 ) -> Callable[[], object]:
     """Our training step: `Trainer.train_steps(iterator, 1)` of `task` on `batch`, repeated.
 
-    This is the step run_pretraining.py and run_classifier.py run (`jit` is
-    their `--jit_compile`).
+    This is the step run_pretraining.py and run_classifier.py run (`jit` and
+    `mixed_precision` are their `--jit_compile` and `--mixed_precision`).
     """
     trainer = Trainer(
         task,
@@ -95,6 +100,7 @@ def trainer_step(
             num_train_steps=1_000_000,
             num_warmup_steps=0,
             jit_compile=jit,
+            mixed_precision=mixed_precision,
         ),
     )
     iterator = iter(trainer.distribute(tf.data.Dataset.from_tensors(batch).repeat()))

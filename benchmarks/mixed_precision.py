@@ -40,13 +40,12 @@ import finetune_step
 import numpy as np
 import pretraining_step
 import tensorflow as tf
-from _references import bert_base_config
+from _references import bert_base_config, trainer_step
 from _timing import cpu_flags, cpu_model, loadavg, matmul_gflops, timed_rounds
 
 from official_bert.classifier import ClassifierTask
 from official_bert.modeling import BertConfig
 from official_bert.pretraining import PretrainingTask
-from official_bert.training import Trainer, TrainerConfig
 
 STEPS = ("small_pretraining", "base_pretraining", "base_finetune")
 # Run by default: about 5 minutes on 2 quiet cores (BERT-Base pretraining adds about 4).
@@ -72,23 +71,6 @@ def bert_small_config() -> BertConfig:
         max_position_embeddings=512,
         type_vocab_size=2,
     )
-
-
-def make_step(task, batch: dict, policy: str, jit: bool, learning_rate: float, output_dir: str):
-    """One `Trainer.train_steps(iterator, 1)` of `task` on `batch`, repeated."""
-    trainer = Trainer(
-        task,
-        TrainerConfig(
-            output_dir=output_dir,
-            learning_rate=learning_rate,
-            num_train_steps=1_000_000,
-            num_warmup_steps=0,
-            jit_compile=jit,
-            mixed_precision=policy,
-        ),
-    )
-    iterator = iter(trainer.distribute(tf.data.Dataset.from_tensors(batch).repeat()))
-    return lambda: trainer.train_steps(iterator, 1)
 
 
 def workload(name: str, args) -> tuple[str, object, dict, float, float, int]:
@@ -138,7 +120,9 @@ def run_step(name: str, args, output_dir: str) -> None:
     for policy in POLICIES:
         for jit in (False, True):
             variant = policy + ("+xla" if jit else "")
-            variants[variant] = make_step(task, batch, policy, jit, learning_rate, output_dir)
+            variants[variant] = trainer_step(
+                task, batch, learning_rate, jit, output_dir, mixed_precision=policy
+            )
     print(f"\n## {title}\nload before warm-up: {loadavg()}")
     for fn in variants.values():  # trace and compile
         fn()
