@@ -16,11 +16,8 @@ install: $(STAMP)
 
 # TensorFlow's start-up noise is filtered by official_bert itself (official_bert/cli.py);
 # TF_CPP_MIN_LOG_LEVEL=0 in the environment shows it again.
-# Two pytest processes (pytest-xdist): 8.5 min instead of 14 on 2 cores, as most of the
-# time is single-threaded tracing; TEST_PROCESSES=1 runs them in one.
-TEST_PROCESSES ?= 2
 test: install
-	$(PY) -m pytest -q -n $(TEST_PROCESSES) tests
+	$(PY) -m pytest -q tests
 
 demo: install
 	$(PY) -m official_bert.demo
