@@ -16,8 +16,12 @@ install: $(STAMP)
 
 # TensorFlow's start-up noise is filtered by official_bert itself (official_bert/cli.py);
 # TF_CPP_MIN_LOG_LEVEL=0 in the environment shows it again.
+# Two pytest processes (pytest-xdist), as most of the suite's time is single-threaded
+# tracing; the tests that start localhost clusters share one of them (--dist loadgroup).
+# TEST_PROCESSES=0 runs everything in this process.
+TEST_PROCESSES ?= 2
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup tests
 
 demo: install
 	$(PY) -m official_bert.demo

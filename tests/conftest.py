@@ -6,7 +6,14 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+from official_bert import cli  # noqa: E402
+
+# Without TensorFlow's start-up lines on stderr (pytest-xdist's worker processes do
+# not capture it while conftest.py is imported).
+with cli.quiet_tensorflow_startup():
+    import tensorflow as tf  # noqa: E402
+cli.initialize_devices_quietly()
 
 # Two logical CPU devices, so tf.distribute tests can mirror over 2 replicas on
 # a machine without accelerators. This must happen before TensorFlow
@@ -21,6 +28,15 @@ if _cpus:
         pass
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `localhost_cluster` (processes listening on localhost ports) run in
+    one pytest-xdist process, one after another (`make test` passes --dist loadgroup):
+    two clusters started at once could be handed the same free port."""
+    for item in items:
+        if item.get_closest_marker("localhost_cluster"):
+            item.add_marker(pytest.mark.xdist_group("localhost_cluster"))
 
 
 @pytest.fixture(autouse=True)

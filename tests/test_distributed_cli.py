@@ -24,6 +24,7 @@ STEPS = 4
 
 
 @pytest.mark.slow
+@pytest.mark.localhost_cluster
 def test_run_pretraining_on_two_local_workers(tmp_path):
     with open(os.path.join(dw.TINY, "bert_config.json")) as f:
         config = json.load(f)

@@ -59,6 +59,7 @@ def _log(path):
 
 
 @pytest.mark.slow
+@pytest.mark.localhost_cluster
 def test_killed_worker_stops_the_run_and_a_restart_resumes_from_the_last_checkpoint(tmp_path):
     model_dir = str(tmp_path / "model")
     logs = [str(tmp_path / f"phase1_worker{i}.log") for i in range(2)]

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -151,20 +150,11 @@ def test_mirrored_over_two_replicas_trains_and_evaluates_like_one_device(
         np.testing.assert_allclose(result[key], expected_eval[key], rtol=1e-5, err_msg=key)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
+@pytest.mark.localhost_cluster
 def test_multi_worker_mirrored_with_two_local_workers_trains_like_one_device(
     one_device_run, tmp_path
 ):
-    ports = _free_ports(2)
+    ports = dw.free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.path.dirname(TESTS))
     model_dir = str(tmp_path / "model")
