@@ -120,6 +120,14 @@ def dropout(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor:
     `tf.nn.dropout` keeps no state, so no seed variables enter the model's
     variable list (keras.layers.Dropout would add one per layer).
 
+    A float32 `x` goes through `tf.nn.dropout`, as in the original. A bfloat16
+    or float16 `x` does not: `tf.nn.dropout` would draw its noise and compute
+    its scale in x's dtype, and in bfloat16 that drops 10.16% instead of 10%
+    (uniform noise on a 1/128 grid) and scales by 1.109375 instead of 1/0.9, so
+    every dropout would shrink its input's mean by 0.3% (Keras' Dropout layer
+    does the same). Here the noise is float32 and the kept values are scaled
+    in float32 before rounding to x's dtype (`dropout_with_noise`).
+
     Args:
       x: float Tensor of any shape.
       rate: probability of dropping a value (not of keeping it).
@@ -130,7 +138,9 @@ def dropout(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor:
     """
     if not training or not rate:
         return x
-    return tf.nn.dropout(x, rate=rate)
+    if x.dtype in (tf.float32, tf.float64):
+        return tf.nn.dropout(x, rate=rate)
+    return dropout_with_noise(x, rate, dropout_noise(x, rate, training))
 
 
 def dropout_noise(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor | None:
@@ -154,18 +164,23 @@ def dropout_noise(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor
 
 
 def dropout_with_noise(x: tf.Tensor, rate: float, noise: tf.Tensor | None) -> tf.Tensor:
-    """`dropout` with its uniform noise given (from `dropout_noise`): the same rule.
+    """`dropout` with its float32 uniform noise given (from `dropout_noise`): the same rule.
 
     A value is kept where `noise >= rate` and then scaled by 1 / (1 - rate),
-    as tf.nn.dropout does; None noise keeps everything.
+    as tf.nn.dropout does; None noise keeps everything. A bfloat16 or float16
+    `x` is scaled in float32 and rounded back once (1 / 0.9 is 1.109375 in
+    bfloat16), so the expected output equals the input (see `dropout`).
 
     Returns:
       float Tensor of the shape and dtype of `x`.
     """
     if noise is None:
         return x
-    keep = tf.cast(noise >= rate, x.dtype)
-    return x * tf.cast(1.0 / (1.0 - rate), x.dtype) * keep
+    keep = noise >= rate
+    if x.dtype in (tf.float32, tf.float64):
+        return x * tf.cast(1.0 / (1.0 - rate), x.dtype) * tf.cast(keep, x.dtype)
+    scaled = tf.cast(x, tf.float32) * (1.0 / (1.0 - rate))
+    return tf.cast(tf.where(keep, scaled, tf.zeros_like(scaled)), x.dtype)
 
 
 def get_shape_list(x: tf.Tensor) -> list:
