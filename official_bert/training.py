@@ -39,7 +39,7 @@ from absl import logging
 
 from official_bert import checkpoints, distribute, throughput
 from official_bert.errors import InputError, TrainingInterrupted
-from official_bert.layers import xla_elementwise
+from official_bert.layers import xla_compiled, xla_elementwise
 from official_bert.optimization import OPTIMIZERS, AdamWeightDecayOptimizer, create_optimizer
 
 # Re-exported: callers import these from training (their home before the split).
@@ -327,7 +327,7 @@ class Trainer:
             # optimizer stay outside (XLA cannot compile collectives on CPU),
             # and the optimizer's per-variable update is compiled on its own.
             self._forward_backward = tf.function(
-                self._forward_backward_eager, jit_compile=True, reduce_retracing=True
+                self._forward_backward_compiled, jit_compile=True, reduce_retracing=True
             )
         elif config.jit_compile and not self.on_tpu:
             # bfloat16 on CPU: XLA would run the matmuls in float32, so they
@@ -445,6 +445,11 @@ class Trainer:
         # clips by their norm over positions, as the original's GPU/CPU path,
         # and densifies them before its (dense) cross-replica sum.
         return loss, grads
+
+    def _forward_backward_compiled(self, features, totals):
+        """`_forward_backward_eager`, traced for XLA to compile whole (`layers.xla_compiled`)."""
+        with xla_compiled():
+            return self._forward_backward_eager(features, totals)
 
     def _accumulated_forward_backward(self, features, totals):
         """Sums loss and gradients over `gradient_accumulation_steps` micro-batches.

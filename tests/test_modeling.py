@@ -4,6 +4,7 @@ The golden values (tests/golden/tiny_bert) come from the original TF1 code run
 with is_training=False on a 2-layer, hidden-32 BERT.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -220,6 +221,44 @@ def test_activation_names_map_to_the_originals():
     np.testing.assert_allclose(gelu, tanh_gelu, rtol=1e-5)
     exact_gelu = 1.5 * 0.9331927987311419  # x * Phi(x) at x = 1.5: not what BERT uses
     assert abs(gelu[3] - exact_gelu) > 1e-4
+
+
+@pytest.mark.parametrize(
+    "scope", ["plain", "xla_compiled", "xla_elementwise"], ids=lambda scope: scope
+)
+def test_gelu_and_its_gradient_are_those_of_the_originals_pow_formula(scope):
+    """Where XLA compiles it, layers.gelu cubes by multiplies (XLA runs pow's
+    gradient slowly): values and gradients within float32 rounding of
+    TensorFlow's for the original's formula; elsewhere exactly them."""
+
+    def original(x):
+        return x * (0.5 * (1.0 + tf.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * tf.pow(x, 3)))))
+
+    x = tf.random.stateless_normal([4096], seed=[3, 4]) * 3.0
+    dy = tf.random.stateless_normal([4096], seed=[5, 6])
+    context = {
+        "plain": contextlib.nullcontext,
+        "xla_compiled": layers.xla_compiled,
+        "xla_elementwise": layers.xla_elementwise,
+    }[scope]
+
+    def value_and_grad(fn):
+        def f(x, dy):
+            with context(), tf.GradientTape() as tape:
+                tape.watch(x)
+                y = fn(x)
+            return y, tape.gradient(y, x, output_gradients=dy)
+
+        return tf.function(f, jit_compile=scope != "plain")(x, dy)
+
+    y, dx = value_and_grad(layers.gelu)
+    y_ref, dx_ref = value_and_grad(original)
+    if scope == "plain":
+        np.testing.assert_array_equal(y.numpy(), y_ref.numpy())
+        np.testing.assert_array_equal(dx.numpy(), dx_ref.numpy())
+    else:
+        np.testing.assert_allclose(y.numpy(), y_ref.numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(dx.numpy(), dx_ref.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_layer_norm_uses_epsilon_1e_12_over_last_axis():
