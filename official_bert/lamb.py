@@ -96,7 +96,7 @@ class LAMBOptimizer(AdamWeightDecayOptimizer):
         super().build(var_list)
         self._use_adaptation = [self.do_layer_adaptation(n) for n in self._slot_names]
 
-    def _update_variable(self, variable, gradient, m, v, learning_rate, index):
+    def _update_variable(self, variable, gradient, m, v, learning_rate, clip_scale, index):
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
         self._fused_lamb(
@@ -104,6 +104,7 @@ class LAMBOptimizer(AdamWeightDecayOptimizer):
             m.handle,
             v.handle,
             tf.cast(gradient, dtype),
+            tf.cast(clip_scale, dtype),
             tf.cast(learning_rate, dtype),
             tf.pow(tf.cast(self.beta_1, dtype), step),
             tf.pow(tf.cast(self.beta_2, dtype), step),
@@ -129,6 +130,7 @@ def _apply_lamb(
     m_handle,
     v_handle,
     grad,
+    clip_scale,
     lr,
     beta_1_power,
     beta_2_power,
@@ -141,6 +143,7 @@ def _apply_lamb(
 ):
     """One variable's LAMB update, in TF Addons' order of operations (compiled with XLA)."""
     dtype = grad.dtype
+    grad = grad * clip_scale  # the global-norm clip's multiply (1.0 without a clip)
     param = tf.raw_ops.ReadVariableOp(resource=param_handle, dtype=dtype)
     m = tf.raw_ops.ReadVariableOp(resource=m_handle, dtype=dtype)
     v = tf.raw_ops.ReadVariableOp(resource=v_handle, dtype=dtype)

@@ -371,30 +371,36 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
             )
             for i, norm in zip(gathered, norms):
                 gathered_half_norms[i] = norm
-        grads = self._clip_reduced_gradients(grads, gathered_half_norms)
+        grads, clip_scale = self._clip_reduced_gradients(grads, gathered_half_norms)
         tf.__internal__.distribute.interim.maybe_merge_call(
             self._update_variables,
             self._distribution_strategy,
             list(zip(grads, variables)),
             learning_rate,
+            clip_scale,
         )
 
     def _clip_reduced_gradients(self, grads, gathered_half_norms):
-        """Clips the replica-summed gradients by the original's global norm.
+        """The original's global-norm clip of the replica-summed gradients.
 
         `gathered_half_norms[i]` is None for a dense gradient, else the
         half squared norm over *positions* of a gathered table's gradient (see
         `_densify`), which stands in for the table's term of the norm.
+
+        Returns:
+          (gradients, float32 scale): the clip's multiply `g * scale` is left
+          to the fused update (one pass over each gradient fewer); the scale
+          is 1.0 without the original's clip (Keras' own `clipnorm` /
+          `clipvalue`, if given, are applied to the returned gradients).
         """
+        one = tf.constant(1.0, tf.float32)
         if self.clip_norm is not None:
             if not self.clip_norm > 0:
-                return grads
-            if all(h is None for h in gathered_half_norms):
-                return tf.clip_by_global_norm(grads, self.clip_norm)[0]
-            return _clip_by_global_norm_of_positions(grads, gathered_half_norms, self.clip_norm)
-        return super()._clip_gradients(grads)
+                return grads, one
+            return grads, _global_norm_clip_scale(grads, gathered_half_norms, self.clip_norm)
+        return super()._clip_gradients(grads), one
 
-    def _update_variables(self, distribution, grads_and_vars, learning_rate):
+    def _update_variables(self, distribution, grads_and_vars, learning_rate, clip_scale):
         """Updates every variable on its own device(s) with its slots."""
         for grad, var in grads_and_vars:
             index = self._get_variable_index(var)
@@ -407,13 +413,15 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
                     _tf_variable(self._adam_m[index]),
                     _tf_variable(self._adam_v[index]),
                     learning_rate,
+                    clip_scale,
                     index,
                 ),
                 group=False,
             )
 
-    def _update_variable(self, variable, gradient, m, v, learning_rate, index):
-        """Updates `variable` and its slots `m`, `v` (all local tf.Variables)."""
+    def _update_variable(self, variable, gradient, m, v, learning_rate, clip_scale, index):
+        """Updates `variable` and its slots `m`, `v` (all local tf.Variables) with the
+        gradient `gradient * clip_scale`."""
         dtype = variable.dtype
         if self.bias_correction:
             step = tf.cast(self.iterations + 1, dtype)
@@ -426,6 +434,7 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
             m.handle,
             v.handle,
             tf.cast(gradient, dtype),
+            tf.cast(clip_scale, dtype),
             tf.cast(learning_rate, dtype),
             beta_1_power,
             beta_2_power,
@@ -457,6 +466,7 @@ def _apply_adam_weight_decay(
     m_handle,
     v_handle,
     grad,
+    clip_scale,
     lr,
     beta_1_power,
     beta_2_power,
@@ -479,6 +489,7 @@ def _apply_adam_weight_decay(
     original's Python constants.
     """
     dtype = grad.dtype
+    grad = grad * clip_scale  # the global-norm clip's multiply (1.0 without a clip)
     param = tf.raw_ops.ReadVariableOp(resource=param_handle, dtype=dtype)
     m = tf.raw_ops.ReadVariableOp(resource=m_handle, dtype=dtype)
     v = tf.raw_ops.ReadVariableOp(resource=v_handle, dtype=dtype)
@@ -527,13 +538,14 @@ def _densify(grads):
     return dense, half_norms
 
 
-def _clip_by_global_norm_of_positions(grads, gathered_half_norms, clip_norm):
-    """`tf.clip_by_global_norm` with the gathered tables' terms given by position.
+def _global_norm_clip_scale(grads, gathered_half_norms, clip_norm):
+    """The factor `tf.clip_by_global_norm` multiplies every gradient by, as a float32 scalar.
 
     The norm is `sqrt(2 * sum(half squared norms))` over the dense gradients'
-    `l2_loss` and the given gathered terms, and every gradient is multiplied by
-    `clip_norm * min(1 / norm, 1 / clip_norm)` (NaN when the norm is not
-    finite), the operations of `tf.clip_by_global_norm` in its order.
+    `l2_loss` and the given gathered terms (None for a dense gradient: see
+    `_densify`), and the factor `clip_norm * min(1 / norm, 1 / clip_norm)`
+    (NaN when the norm is not finite): the operations of
+    `tf.clip_by_global_norm`, in its order. The fused update multiplies.
     """
     half_squared_norms = [
         tf.nn.l2_loss(tf.cast(g, tf.float32)) if h is None else h
@@ -542,8 +554,7 @@ def _clip_by_global_norm_of_positions(grads, gathered_half_norms, clip_norm):
     norm = tf.sqrt(tf.reduce_sum(tf.stack(half_squared_norms)) * 2.0)
     clip_norm = tf.constant(clip_norm, tf.float32)
     scale_for_finite = clip_norm * tf.minimum(1.0 / norm, 1.0 / clip_norm)
-    scale = tf.where(tf.math.is_finite(norm), scale_for_finite, tf.constant(float("nan")))
-    return [g * tf.cast(scale, g.dtype) for g in grads]
+    return tf.where(tf.math.is_finite(norm), scale_for_finite, tf.constant(float("nan")))
 
 
 def _tf_variable(variable):
