@@ -477,7 +477,10 @@ class Trainer:
         loss, grads = self._forward_backward(micro_batch(0), totals)
         gathered = [i for i, g in enumerate(grads) if isinstance(g, tf.IndexedSlices)]
         half_norms = [tf.nn.l2_loss(tf.cast(grads[i].values, tf.float32)) for i in gathered]
-        grads = [tf.convert_to_tensor(g) for g in grads]
+        # Only the gradients that exist are summed (the loop cannot carry None):
+        # a variable the loss does not use (SQuAD's pooler) keeps None.
+        present = [i for i, g in enumerate(grads) if g is not None]
+        sums = [tf.convert_to_tensor(grads[i]) for i in present]
         for i in tf.range(1, n):
             micro_loss, micro_grads = self._forward_backward(micro_batch(i), totals)
             loss += micro_loss
@@ -485,8 +488,24 @@ class Trainer:
                 h + tf.nn.l2_loss(tf.cast(micro_grads[j].values, tf.float32))
                 for h, j in zip(half_norms, gathered)
             ]
-            grads = [g + tf.convert_to_tensor(m) for g, m in zip(grads, micro_grads)]
+            sums = [g + tf.convert_to_tensor(micro_grads[j]) for g, j in zip(sums, present)]
+        grads = [None] * len(grads)
+        for i, g in zip(present, sums):
+            grads[i] = g
         return loss, grads, [(variables[j], h) for j, h in zip(gathered, half_norms)]
+
+    def _with_gradients(self, grads) -> list[tuple[Any, Any]]:
+        """(gradient, variable) pairs of the trainable variables that have a gradient.
+
+        A variable the loss does not use (SQuAD's pooler, as in the original)
+        gets no update and no slots; it is logged once, when the step is
+        traced, instead of Keras' "Gradients do not exist" warning.
+        """
+        variables = self.model.trainable_variables
+        missing = [v.path for g, v in zip(grads, variables) if g is None]
+        if missing:
+            logging.info("Not trained (the loss does not depend on them): %s.", ", ".join(missing))
+        return [(g, v) for g, v in zip(grads, variables) if g is not None]
 
     def _replica_train_step(self, features):
         context = tf.distribute.get_replica_context()
@@ -496,11 +515,14 @@ class Trainer:
             loss, grads, half_norms = self._accumulated_forward_backward(features, totals)
             if half_norms:
                 self.optimizer.apply_gradients(
-                    zip(grads, self.model.trainable_variables), gathered_half_norms=half_norms
+                    self._with_gradients(grads), gathered_half_norms=half_norms
                 )
                 return loss, batch_size_of(features), learning_rate
         else:
             loss, grads = self._forward_backward(features, totals)
+        grads_and_vars = self._with_gradients(grads)
+        grads = [g for g, _ in grads_and_vars]
+        variables = [v for _, v in grads_and_vars]
         replicas = context.num_replicas_in_sync
         if self._loss_scale and replicas > 1:
             # Keras' LossScaleOptimizer skips a step when *its replica's*
@@ -508,7 +530,7 @@ class Trainer:
             # gradients. Make it so: each replica holds the mean of the summed
             # gradients, which the optimizer's own all-reduce sums back up.
             grads = [g / replicas for g in context.all_reduce(SUM, grads)]
-        self._train_optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        self._train_optimizer.apply_gradients(zip(grads, variables))
         return loss, batch_size_of(features), learning_rate
 
     def _train_loop_eager(self, iterator, num_steps):

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,7 +22,7 @@ import tensorflow as tf
 from absl import flags
 from absl import logging as absl_logging
 
-from official_bert import squad_run
+from official_bert import checkpoints, squad_run
 from official_bert.errors import InputError
 from official_bert.training import Trainer
 
@@ -258,6 +259,45 @@ def test_three_training_steps_reproduce_the_original_checkpoint(tmp_path, monkey
             np.testing.assert_allclose(a, e, rtol=0, atol=ZERO_GRADIENT_ATOL, err_msg=name)
         else:
             # Relative to the element and to the tensor's largest value (as state_compare).
+            bound = TRAIN_RTOL * (np.abs(e) + np.abs(e).max()) + 1e-12
+            assert (np.abs(a - e) <= bound).all(), (name, np.abs(a - e).max())
+
+
+def test_gradient_accumulation_trains_like_the_whole_batch_and_leaves_the_pooler_alone(
+    tmp_path, caplog
+):
+    """--gradient_accumulation_steps=2 of 1 example equals batches of 2 (the golden
+    config has no dropout); the pooler, which the loss does not use, gets no
+    gradient, no update and no slots in either, and no Keras warning."""
+    states = {}
+    for accumulation in (1, 2):
+        output_dir = tmp_path / f"accumulation{accumulation}"
+        f = parse(
+            golden_argv(
+                os.path.join(SQUAD, "train", "flags.json"),
+                output_dir,
+                train_batch_size=2,
+                gradient_accumulation_steps=accumulation,
+                random_seed=7,
+            )
+        )
+        with warnings.catch_warnings(record=True) as caught, caplog.at_level("INFO", "absl"):
+            warnings.simplefilter("always")
+            squad_run.run(f)
+        assert not [w for w in caught if "Gradients do not exist" in str(w.message)]
+        assert "Not trained (the loss does not depend on them): bert/pooler" in caplog.text
+        states[accumulation] = checkpoint_state(checkpoints.latest_checkpoint(str(output_dir)))
+    assert int(states[2]["global_step"]) == int(states[1]["global_step"]) > 0
+    assert not [name for name in states[2] if name.startswith("bert/pooler/") and "adam" in name]
+    initial = checkpoint_state(os.path.join(SQUAD, "model", "init", "bert_model.ckpt"))
+    for name in ("bert/pooler/dense/kernel", "bert/pooler/dense/bias"):
+        np.testing.assert_array_equal(states[2][name], initial[name])
+    assert sorted(states[2]) == sorted(states[1])
+    for name, e in states[1].items():
+        a = states[2][name]
+        if any(z in name for z in ZERO_GRADIENT) or name.startswith(LAST_LAYER_BETA):
+            np.testing.assert_allclose(a, e, rtol=0, atol=ZERO_GRADIENT_ATOL, err_msg=name)
+        elif name != "global_step":
             bound = TRAIN_RTOL * (np.abs(e) + np.abs(e).max()) + 1e-12
             assert (np.abs(a - e) <= bound).all(), (name, np.abs(a - e).max())
 
