@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import two_cpu_mirrored_strategy
-from state_compare import assert_state_close
+from state_compare import ZERO_GRADIENT, assert_state_close
 
 from official_bert import models
 from official_bert.classifier import ClassifierTask
@@ -76,6 +76,15 @@ def _assert_same(a, b):
     (losses_a, state_a), (losses_b, state_b) = a, b
     np.testing.assert_allclose(losses_a, losses_b, rtol=1e-6)
     assert_state_close(state_a, state_b, rtol=1e-5, outlier_rtol=1e-4)
+    # And per tensor: |a - b| / |b| (Frobenius norms) at most 1e-5. Measured: at most
+    # 4.8e-6 (pretraining, the query kernel's adam_v) and 2.4e-6 (classifier), on one
+    # device and on two replicas. Not the key bias: its gradient is 0 (float noise).
+    for name, expected in state_b.items():
+        if ZERO_GRADIENT.search(name):
+            continue
+        expected = np.asarray(expected, np.float64)
+        difference = np.linalg.norm(np.asarray(state_a[name], np.float64) - expected)
+        assert difference <= 1e-5 * np.linalg.norm(expected), (name, difference)
 
 
 @pytest.mark.parametrize("task_name", ["pretraining", "classifier"])
