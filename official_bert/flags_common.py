@@ -186,10 +186,11 @@ def define_common_flags() -> None:
         None,
         "Seed of the training input's shuffle and of the new variables' initial values "
         "and dropout. The same seed, flags and machine (and thread count) give identical "
-        "checkpoints and eval results; another seed another run. Not covered: "
-        "--jit_compile (XLA's random numbers), several workers, other machines or "
-        "TensorFlow builds, and dropout after a resume (a resumed run continues the "
-        "input stream where its checkpoint left it, but draws new dropout masks). Op "
+        "checkpoints and eval results, also across an interruption: a resumed run "
+        "continues the input stream where its checkpoint left it, and dropout masks are "
+        "keyed by the seed and the global step. Another seed, another run. Not covered: "
+        "--jit_compile where XLA compiles the whole step (its own stateful random "
+        "numbers), several workers, other machines or TensorFlow builds. Op "
         "determinism is not switched on: the CPU kernels used here are deterministic "
         "already; on a GPU set TF_DETERMINISTIC_OPS=1. Unset (the default) is the "
         "original's unseeded behaviour: a resumed run restarts its input.",
@@ -285,4 +286,5 @@ def trainer_config_from_flags(
         jit_compile=f.jit_compile,
         mixed_precision=f.mixed_precision,
         bias_correction=f.bias_correction,
+        dropout_seed=getattr(f, "random_seed", None),
     )

@@ -143,6 +143,9 @@ def dropout(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor:
     does the same). Here the noise is float32 and the kept values are scaled
     in float32 before rounding to x's dtype (`dropout_with_noise`).
 
+    Inside `seeded_dropout` the noise is drawn statelessly from the scope's
+    key (`tf.nn.experimental.stateless_dropout`: the same rule).
+
     Args:
       x: float Tensor of any shape.
       rate: probability of dropping a value (not of keeping it).
@@ -154,6 +157,9 @@ def dropout(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor:
     if not training or not rate:
         return x
     if x.dtype in (tf.float32, tf.float64):
+        seed = _next_dropout_seed()
+        if seed is not None:
+            return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed)
         return tf.nn.dropout(x, rate=rate)
     return dropout_with_noise(x, rate, dropout_noise(x, rate, training))
 
@@ -175,7 +181,59 @@ def dropout_noise(x: tf.Tensor, rate: float, training: bool | None) -> tf.Tensor
     """
     if not training or not rate:
         return None
+    seed = _next_dropout_seed()
+    if seed is not None:
+        return tf.random.stateless_uniform(tf.shape(x), seed=seed, dtype=tf.float32)
     return tf.random.uniform(tf.shape(x), dtype=tf.float32)
+
+
+class _DropoutSeeds:
+    """The key of one forward pass's dropout masks, and how many masks it has drawn."""
+
+    def __init__(self, key: tf.Tensor):
+        self.key = key
+        self.drawn = 0
+
+    def next(self) -> tf.Tensor:
+        seed = tf.random.experimental.stateless_fold_in(self.key, self.drawn)
+        self.drawn += 1
+        return seed
+
+
+# The `_DropoutSeeds` of the forward pass being traced (see `seeded_dropout`).
+_DROPOUT_SEEDS = contextvars.ContextVar("official_bert_dropout_seeds", default=None)
+
+
+@contextlib.contextmanager
+def seeded_dropout(key: tf.Tensor | None) -> Iterator[None]:
+    """Within this scope, every dropout mask is a function of `key` and of its place.
+
+    The n-th dropout traced in the scope draws its uniform noise statelessly
+    from `stateless_fold_in(key, n)`, with the same keep rule and scale as
+    unseeded dropout: the same key gives the same masks in any process. The
+    `Trainer` of a seeded run derives the key from `--random_seed`, the
+    global step, the replica and the micro-batch, so a run resumed from a
+    checkpoint draws the masks the uninterrupted run drew. A key of None, or
+    a trace compiled whole by XLA (`xla_compiled`: XLA's CPU stateless
+    generator is about 10x slower than its stateful one), keeps TensorFlow's
+    stateful generator.
+
+    Args:
+      key: int64 Tensor of shape [2], or None.
+    """
+    token = _DROPOUT_SEEDS.set(_DropoutSeeds(key) if key is not None else None)
+    try:
+        yield
+    finally:
+        _DROPOUT_SEEDS.reset(token)
+
+
+def _next_dropout_seed() -> tf.Tensor | None:
+    """The stateless seed of the next dropout mask, or None for the stateful generator."""
+    seeds = _DROPOUT_SEEDS.get()
+    if seeds is None or _XLA_COMPILED.get():
+        return None
+    return seeds.next()
 
 
 def dropout_with_noise(x: tf.Tensor, rate: float, noise: tf.Tensor | None) -> tf.Tensor:

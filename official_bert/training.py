@@ -39,7 +39,7 @@ from absl import logging
 
 from official_bert import checkpoints, distribute, throughput
 from official_bert.errors import InputError, TrainingInterrupted
-from official_bert.layers import xla_compiled, xla_elementwise
+from official_bert.layers import seeded_dropout, xla_compiled, xla_elementwise
 from official_bert.optimization import OPTIMIZERS, AdamWeightDecayOptimizer, create_optimizer
 
 # Re-exported: callers import these from training (their home before the split).
@@ -209,6 +209,11 @@ class TrainerConfig:
         default) decides from the strategy, as the original did from
         `--use_tpu`: one-hot on a TPU, gathers elsewhere.
       max_checkpoints_to_keep: as the TF1 Saver's `max_to_keep`.
+      dropout_seed: `--random_seed`: every training step's dropout masks are
+        drawn statelessly from this seed, the global step, the replica and the
+        micro-batch (`layers.seeded_dropout`), so a resumed run draws the
+        masks the uninterrupted run drew. None (the default, the original's
+        way) draws them from TensorFlow's stateful generator.
     """
 
     output_dir: str
@@ -226,6 +231,7 @@ class TrainerConfig:
     bias_correction: bool = False
     use_one_hot_embeddings: bool | None = None
     max_checkpoints_to_keep: int = checkpoints.DEFAULT_MAX_TO_KEEP
+    dropout_seed: int | None = None
 
     def validate(self) -> None:
         """Raises InputError naming the flag whose value cannot work."""
@@ -427,10 +433,11 @@ class Trainer:
 
     # ----------------------------------------------------------------- training
 
-    def _forward_backward_eager(self, features, totals):
+    def _forward_backward_eager(self, features, totals, dropout_key=None):
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            outputs = self.model(features, training=True)
+            with seeded_dropout(dropout_key):
+                outputs = self.model(features, training=True)
             loss = self.task.replica_loss(outputs, features, totals)
             scaled_loss = self._train_optimizer.scale_loss(loss) if self._loss_scale else loss
         grads = tape.gradient(scaled_loss, variables)
@@ -446,12 +453,26 @@ class Trainer:
         # and densifies them before its (dense) cross-replica sum.
         return loss, grads
 
-    def _forward_backward_compiled(self, features, totals):
+    def _forward_backward_compiled(self, features, totals, dropout_key=None):
         """`_forward_backward_eager`, traced for XLA to compile whole (`layers.xla_compiled`)."""
         with xla_compiled():
-            return self._forward_backward_eager(features, totals)
+            return self._forward_backward_eager(features, totals, dropout_key)
 
-    def _accumulated_forward_backward(self, features, totals):
+    def _dropout_key(self, context) -> tf.Tensor | None:
+        """The key of this step's dropout masks on this replica (see `seeded_dropout`).
+
+        A function of `dropout_seed`, the global step (the updates made
+        before this one) and the replica's id; None when the run is unseeded.
+        """
+        if self.config.dropout_seed is None:
+            return None
+        key = tf.constant([self.config.dropout_seed, 0], tf.int64)
+        key = tf.random.experimental.stateless_fold_in(
+            key, tf.convert_to_tensor(self.optimizer.iterations)
+        )
+        return tf.random.experimental.stateless_fold_in(key, context.replica_id_in_sync_group)
+
+    def _accumulated_forward_backward(self, features, totals, dropout_key=None):
         """Sums loss and gradients over `gradient_accumulation_steps` micro-batches.
 
         The replica's batch [b, ...] is split into N micro-batches [b / N, ...];
@@ -474,7 +495,14 @@ class Trainer:
 
             return tf.nest.map_structure(split, features)
 
-        loss, grads = self._forward_backward(micro_batch(0), totals)
+        def micro_key(i):
+            return (
+                None
+                if dropout_key is None
+                else tf.random.experimental.stateless_fold_in(dropout_key, i)
+            )
+
+        loss, grads = self._forward_backward(micro_batch(0), totals, micro_key(0))
         gathered = [i for i, g in enumerate(grads) if isinstance(g, tf.IndexedSlices)]
         half_norms = [tf.nn.l2_loss(tf.cast(grads[i].values, tf.float32)) for i in gathered]
         # Only the gradients that exist are summed (the loop cannot carry None):
@@ -482,7 +510,7 @@ class Trainer:
         present = [i for i, g in enumerate(grads) if g is not None]
         sums = [tf.convert_to_tensor(grads[i]) for i in present]
         for i in tf.range(1, n):
-            micro_loss, micro_grads = self._forward_backward(micro_batch(i), totals)
+            micro_loss, micro_grads = self._forward_backward(micro_batch(i), totals, micro_key(i))
             loss += micro_loss
             half_norms = [
                 h + tf.nn.l2_loss(tf.cast(micro_grads[j].values, tf.float32))
@@ -511,15 +539,18 @@ class Trainer:
         context = tf.distribute.get_replica_context()
         totals = context.all_reduce(SUM, self.task.global_totals(features))
         learning_rate = tf.cast(self.optimizer.learning_rate, tf.float32)
+        dropout_key = self._dropout_key(context)
         if self.config.gradient_accumulation_steps > 1:
-            loss, grads, half_norms = self._accumulated_forward_backward(features, totals)
+            loss, grads, half_norms = self._accumulated_forward_backward(
+                features, totals, dropout_key
+            )
             if half_norms:
                 self.optimizer.apply_gradients(
                     self._with_gradients(grads), gathered_half_norms=half_norms
                 )
                 return loss, batch_size_of(features), learning_rate
         else:
-            loss, grads = self._forward_backward(features, totals)
+            loss, grads = self._forward_backward(features, totals, dropout_key)
         grads_and_vars = self._with_gradients(grads)
         grads = [g for g, _ in grads_and_vars]
         variables = [v for _, v in grads_and_vars]

@@ -101,3 +101,34 @@ def test_run_squad_same_seed_identical_checkpoint_other_seed_other_one(tmp_path)
     assert_identical(first, squad_train(tmp_path, "second", 3))
     # The head comes from the init checkpoint: here dropout alone makes runs differ.
     assert "cls/squad/output_weights" in differing(first, squad_train(tmp_path, "other", 4))
+
+
+def test_seeded_dropout_masks_are_a_function_of_the_key_and_the_place():
+    from official_bert.layers import dropout, dropout_noise, dropout_with_noise, seeded_dropout
+
+    x = tf.ones([256, 512])
+    rate = 0.1
+
+    def two_masks(key, dtype=tf.float32):
+        with seeded_dropout(tf.constant(key, tf.int64)):
+            return [dropout(tf.cast(x, dtype), rate, True) for _ in range(2)]
+
+    first, second = two_masks([3, 1])
+    again = two_masks([3, 1])
+    other = two_masks([4, 1])
+    np.testing.assert_array_equal(again[0], first)
+    np.testing.assert_array_equal(again[1], second)
+    assert not np.array_equal(first, second)  # the second dropout draws anew
+    assert not np.array_equal(other[0], first)  # another key, other masks
+    # The rule of tf.nn.dropout: kept where the uniform noise >= rate, scaled by 1 / (1 - rate).
+    values = first.numpy()
+    assert set(np.unique(values)) == {0.0, np.float32(1.0) * np.float32(1.0 / (1.0 - rate))}
+    kept = np.mean(values != 0)
+    n = values.size
+    assert abs(kept - (1 - rate)) < 5 * np.sqrt(rate * (1 - rate) / n)
+    # bfloat16 (noise drawn by dropout_noise) keeps the same values as float32.
+    with seeded_dropout(tf.constant([3, 1], tf.int64)):
+        noise = dropout_noise(x, rate, True)
+    np.testing.assert_array_equal(dropout_with_noise(x, rate, noise), first)
+    bf16_first, _ = two_masks([3, 1], tf.bfloat16)
+    np.testing.assert_array_equal(bf16_first.numpy() != 0, values != 0)
