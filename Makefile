@@ -21,7 +21,7 @@ install: $(STAMP)
 # TEST_PROCESSES=0 runs everything in this process.
 TEST_PROCESSES ?= 2
 test: install
-	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup tests
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup --durations=30 tests
 
 demo: install
 	$(PY) -m official_bert.demo

@@ -88,7 +88,8 @@ MULTI_WORKER_SHUFFLE_SEED = 12345
 def define_flags() -> None:
     """Defines the original run_classifier.py's flags (and the shared TF2 flags) in absl's FLAGS.
 
-    Idempotent: a flag that is already defined is left as it is.
+    Idempotent: a flag that is already defined (by another entry point in the
+    same process) is kept, with this entry point's default (`cli.define_flag`).
     """
     flags_common.define_common_flags()
 

@@ -208,6 +208,10 @@ def define_flag(
 ) -> None:
     """Defines `--name` in absl's FLAGS, unless defined already; records its --help group.
 
+    A flag defined already (by another entry point in this process) keeps its
+    definition and takes this `default`, unless its value was given on the
+    command line.
+
     Args:
       kind: absl's DEFINE_ suffix: `string`, `integer`, `float`, `bool`, `enum`.
       name, default, help_text: as for absl (help as sentences, as the original).
@@ -217,6 +221,12 @@ def define_flag(
     """
     _FLAG_GROUPS.setdefault(name, group)
     if name in flags.FLAGS:  # defined by another entry point in this process
+        # Its default may be another's (max_seq_length: 128 in run_classifier,
+        # 384 in run_squad). The entry point defining its flags last is the one
+        # about to parse them: it gets its own default.
+        flag = flags.FLAGS[name]
+        if flag.default_unparsed != default:
+            flags.FLAGS.set_default(name, default)
         return
     # Attributed to the module that calls this (absl would name this one):
     # --helpfull lists flags by module.

@@ -45,7 +45,8 @@ REQUIRED_FLAGS = ("input_file", "bert_config_file", "output_dir")
 def define_flags() -> None:
     """Defines run_pretraining.py's flags (the original's, and the shared ones) in absl's FLAGS.
 
-    Idempotent: a flag that is already defined is left as it is.
+    Idempotent: a flag that is already defined (by another entry point in the
+    same process) is kept, with this entry point's default (`cli.define_flag`).
     """
     flags_common.define_common_flags()
     ## Required parameters

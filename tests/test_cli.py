@@ -307,3 +307,21 @@ def test_a_user_set_tf_cpp_min_log_level_of_0_shows_everything():
     done = _run(["-c", "import official_bert"], env=_env(TF_CPP_MIN_LOG_LEVEL="0"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert NOISE.search(done.stderr), done.stderr
+
+
+def test_a_flag_two_entry_points_share_takes_the_default_of_the_last_definer():
+    # run_squad's max_seq_length is 384, run_classifier's 128: in one process
+    # (a test session, say) each entry point parses with its own default.
+    from absl import flags
+
+    from official_bert import classifier, squad_run
+
+    for module, expected in ((squad_run, 384), (classifier, 128), (squad_run, 384)):
+        module.define_flags()
+        assert flags.FLAGS["max_seq_length"].default == expected, module.__name__
+    flags.FLAGS(["run_squad.py", "--max_seq_length=64"])
+    try:
+        classifier.define_flags()  # a value given on the command line stays
+        assert flags.FLAGS.max_seq_length == 64
+    finally:
+        flags.FLAGS.unparse_flags()
