@@ -17,7 +17,8 @@ install: $(STAMP)
 # TensorFlow's start-up noise is filtered by official_bert itself (official_bert/cli.py);
 # TF_CPP_MIN_LOG_LEVEL=0 in the environment shows it again.
 # Two pytest processes (pytest-xdist), as most of the suite's time is single-threaded
-# tracing; the tests that start localhost clusters share one of them (--dist loadgroup).
+# tracing; each module's tests run in one of them, so its module-scoped fixtures are
+# built once, and the tests that start localhost clusters share one (--dist loadgroup).
 # TEST_PROCESSES=0 runs everything in this process.
 TEST_PROCESSES ?= 2
 test: install

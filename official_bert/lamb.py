@@ -78,11 +78,6 @@ class LAMBOptimizer(AdamWeightDecayOptimizer):
         )
         self._use_adaptation: list[bool] = []
 
-        def fused_update(*args, **kw):
-            return _apply_lamb(*args, **kw)
-
-        self._fused_lamb = tf.function(fused_update, jit_compile=True)
-
     def do_layer_adaptation(self, param_name: str) -> bool:
         """Whether the variable named `param_name` (TF1 name) gets the trust ratio."""
         patterns = self._layer_adaptation_patterns
@@ -99,7 +94,7 @@ class LAMBOptimizer(AdamWeightDecayOptimizer):
     def _update_variable(self, variable, gradient, m, v, learning_rate, clip_scale, index):
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
-        self._fused_lamb(
+        _fused_lamb(
             variable.handle,
             m.handle,
             v.handle,
@@ -164,3 +159,9 @@ def _apply_lamb(
     tf.raw_ops.AssignVariableOp(resource=param_handle, value=param - ratio * lr * update)
     tf.raw_ops.AssignVariableOp(resource=m_handle, value=next_m)
     tf.raw_ops.AssignVariableOp(resource=v_handle, value=next_v)
+
+
+# One compiled update per process, shared by every LAMB optimizer (as
+# optimization._fused_adam_weight_decay): handles are arguments, so no trace keeps a
+# model alive, and XLA compiles each shape and setting once.
+_fused_lamb = tf.function(_apply_lamb, jit_compile=True)

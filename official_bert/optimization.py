@@ -251,16 +251,6 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         self._use_decay: list[bool] = []
         self._updated_indices: set[int] = set()
 
-        # One compiled update per optimizer: a module-level tf.function would
-        # keep the first model's variables alive in its traces.
-        # A function object of its own, too: tf.function counts retraces per
-        # Python function, and one shared function traced once per optimizer
-        # would warn of "excessive retracing" after a few optimizers.
-        def fused_update(*args, **kwargs):
-            return _apply_adam_weight_decay(*args, **kwargs)
-
-        self._fused_update = tf.function(fused_update, jit_compile=True)
-
     # ----------------------------------------------------------------- weight decay
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
@@ -429,7 +419,7 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
             beta_2_power = tf.pow(tf.cast(self.beta_2, dtype), step)
         else:
             beta_1_power = beta_2_power = tf.zeros([], dtype)
-        self._fused_update(
+        _fused_adam_weight_decay(
             variable.handle,
             m.handle,
             v.handle,
@@ -479,7 +469,7 @@ def _apply_adam_weight_decay(
 ):
     """The per-variable update, in the original's order of operations.
 
-    Compiled with XLA (per optimizer, see `__init__`) so that reading the
+    Compiled with XLA (once per process: `_fused_adam_weight_decay`) so that reading the
     parameter, `m`, `v` and the gradient and writing the three results is one
     fused loop instead of about fifteen passes over memory. The variables come
     in as resource handles: under tf.distribute, `.handle` inside an update is
@@ -506,6 +496,13 @@ def _apply_adam_weight_decay(
     tf.raw_ops.AssignVariableOp(resource=param_handle, value=param - lr * update)
     tf.raw_ops.AssignVariableOp(resource=m_handle, value=next_m)
     tf.raw_ops.AssignVariableOp(resource=v_handle, value=next_v)
+
+
+# One compiled update per process, shared by every optimizer: the variables come
+# in as handles (arguments, not captures), so its traces keep no model alive, and
+# each (shape, dtype, hyperparameters) is traced and compiled by XLA once, not
+# again for each new optimizer (a new Trainer, a resumed run in the same process).
+_fused_adam_weight_decay = tf.function(_apply_adam_weight_decay, jit_compile=True)
 
 
 def _densify(grads):

@@ -30,13 +30,21 @@ if _cpus:
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (its own hook)
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `localhost_cluster` (processes listening on localhost ports) run in
-    one pytest-xdist process, one after another (`make test` passes --dist loadgroup):
-    two clusters started at once could be handed the same free port."""
+    """Groups the tests for pytest-xdist (`make test` passes --dist loadgroup).
+
+    Tests marked `localhost_cluster` (processes listening on localhost ports) run in
+    one process, one after another: two clusters started at once could be handed
+    the same free port. The other tests of a module run in one process too, so a
+    module-scoped fixture (an export, a training run, the scripts' --help) is built
+    once, not once in each process.
+    """
     for item in items:
         if item.get_closest_marker("localhost_cluster"):
             item.add_marker(pytest.mark.xdist_group("localhost_cluster"))
+        elif not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 @pytest.fixture(autouse=True)

@@ -501,3 +501,31 @@ def test_keras_private_hooks_the_optimizer_relies_on_are_still_there():
     opt.apply_gradients([(tf.constant([0.5, 0.5]), var)])
     assert calls == [3], "Keras no longer calls Optimizer._backend_update_step once per step"
     assert opt._distribution_strategy is tf.distribute.get_strategy()
+
+
+@pytest.mark.parametrize("name", ["adamw", "lamb"])
+def test_the_compiled_update_is_shared_by_new_optimizers_and_keeps_no_variable_alive(name):
+    # A second optimizer on variables of the same shapes reuses the traces (and
+    # XLA's compilations) of the first: a new Trainer in the same process, or a
+    # resumed run, compiles nothing again; and the traces hold no variable.
+    import gc
+    import weakref
+
+    from official_bert import lamb
+
+    fused = {"adamw": optimization._fused_adam_weight_decay, "lamb": lamb._fused_lamb}[name]
+
+    def step():
+        opt = {"adamw": optimization.AdamWeightDecayOptimizer, "lamb": lamb.LAMBOptimizer}[name](
+            1e-3, weight_decay_rate=0.01
+        )
+        var = make_variable("layer_7/dense/kernel", np.ones([3, 5], np.float32))
+        opt.apply_gradients([(tf.fill([3, 5], 0.5), var)])
+        return weakref.ref(var)
+
+    first = step()
+    traces = fused.experimental_get_tracing_count()
+    second = step()
+    assert fused.experimental_get_tracing_count() == traces
+    gc.collect()
+    assert first() is None and second() is None
