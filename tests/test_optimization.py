@@ -1,9 +1,11 @@
 """Tests of official_bert.optimization against numbers from the original TF1 code."""
 
 import copy
+import gc
 import json
 import os
 import re
+import weakref
 
 import keras
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 import tensorflow as tf
 from conftest import two_cpu_mirrored_strategy
 
-from official_bert import optimization
+from official_bert import lamb, optimization
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "optimizer")
 
@@ -503,22 +505,22 @@ def test_keras_private_hooks_the_optimizer_relies_on_are_still_there():
     assert opt._distribution_strategy is tf.distribute.get_strategy()
 
 
-@pytest.mark.parametrize("name", ["adamw", "lamb"])
-def test_the_compiled_update_is_shared_by_new_optimizers_and_keeps_no_variable_alive(name):
+@pytest.mark.parametrize(
+    "optimizer_class, fused",
+    [
+        (optimization.AdamWeightDecayOptimizer, optimization._fused_adam_weight_decay),
+        (lamb.LAMBOptimizer, lamb._fused_lamb),
+    ],
+    ids=["adamw", "lamb"],
+)
+def test_the_compiled_update_is_shared_by_new_optimizers_and_keeps_no_variable_alive(
+    optimizer_class, fused
+):
     # A second optimizer on variables of the same shapes reuses the traces (and
     # XLA's compilations) of the first: a new Trainer in the same process, or a
     # resumed run, compiles nothing again; and the traces hold no variable.
-    import gc
-    import weakref
-
-    from official_bert import lamb
-
-    fused = {"adamw": optimization._fused_adam_weight_decay, "lamb": lamb._fused_lamb}[name]
-
     def step():
-        opt = {"adamw": optimization.AdamWeightDecayOptimizer, "lamb": lamb.LAMBOptimizer}[name](
-            1e-3, weight_decay_rate=0.01
-        )
+        opt = optimizer_class(1e-3, weight_decay_rate=0.01)
         var = make_variable("layer_7/dense/kernel", np.ones([3, 5], np.float32))
         opt.apply_gradients([(tf.fill([3, 5], 0.5), var)])
         return weakref.ref(var)
