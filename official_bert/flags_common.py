@@ -23,6 +23,7 @@ from absl import flags
 from official_bert import distribute
 from official_bert.cli import PORT, TPU, define_flag
 from official_bert.errors import InputError
+from official_bert.lamb import ADAPT_EVERY_VARIABLE
 from official_bert.modeling import BertConfig
 from official_bert.training import TrainerConfig
 
@@ -137,7 +138,8 @@ def define_common_flags() -> None:
         "bias_correction",
         False,
         "Whether Adam uses bias-corrected moments. The original does not; Mosbach et "
-        "al. (ICLR 2021) recommend them for stable fine-tuning.",
+        "al. (ICLR 2021) recommend them for stable fine-tuning. --optimizer=adamw only: "
+        "LAMB always corrects.",
         group=PORT,
     )
     define_flag(
@@ -281,7 +283,9 @@ def trainer_config_from_flags(
         gradient_accumulation_steps=getattr(f, "gradient_accumulation_steps", 1),
         optimizer=getattr(f, "optimizer", "adamw"),
         exclude_from_layer_adaptation=(
-            [] if getattr(f, "lamb_layer_adaptation", None) == "all" else None
+            list(ADAPT_EVERY_VARIABLE)
+            if getattr(f, "lamb_layer_adaptation", None) == "all"
+            else None
         ),
         jit_compile=f.jit_compile,
         mixed_precision=f.mixed_precision,

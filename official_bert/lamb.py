@@ -19,10 +19,15 @@ position), exclusion regexes searched in TF1 names, and the slots, exported as
 `NAME/adam_m` / `NAME/adam_v` so that checkpoints keep the original's layout
 (a naming choice: they hold LAMB's moments).
 
-`exclude_from_layer_adaptation`: regexes searched in TF1 names; None falls
-back to `exclude_from_weight_decay` (TF Addons' and Model Garden's behaviour:
-LayerNorm parameters and biases get no trust ratio). NVIDIA's BERT passes a
-list that matches nothing, so every variable gets the ratio: pass `[]`.
+`exclude_from_layer_adaptation`: regexes searched in TF1 names; None or an
+empty list falls back to `exclude_from_weight_decay` (TF Addons' behaviour,
+which Model Garden keeps: LayerNorm parameters and biases get no trust ratio).
+NVIDIA's BERT passes a list that matches nothing (`["None"]`), so every
+variable gets the ratio: pass `ADAPT_EVERY_VARIABLE` (what
+`--lamb_layer_adaptation=all` does).
+
+`epsilon=0` becomes `keras.config.epsilon()` (1e-7), as in TF Addons: LAMB
+divides by `sqrt(v_hat) + epsilon` where the gradient may be exactly 0.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ import tensorflow as tf
 
 from official_bert.optimization import AdamWeightDecayOptimizer, _compile_patterns
 
+# A regex that matches no name: as `exclude_from_layer_adaptation`, every
+# variable gets the trust ratio (NVIDIA's BERT; an empty list would fall back
+# to the weight-decay exclusions, as in TF Addons).
+ADAPT_EVERY_VARIABLE = ("(?!)",)
+
 
 @keras.saving.register_keras_serializable(package="official_bert")
 class LAMBOptimizer(AdamWeightDecayOptimizer):
@@ -44,7 +54,9 @@ class LAMBOptimizer(AdamWeightDecayOptimizer):
       learning_rate, weight_decay_rate, beta_1, beta_2, epsilon,
         exclude_from_weight_decay, name, **kwargs: as `AdamWeightDecayOptimizer`.
       exclude_from_layer_adaptation: regexes (TF1 names) of variables that get
-        no trust ratio; None uses `exclude_from_weight_decay`.
+        no trust ratio; None or `[]` uses `exclude_from_weight_decay` (TF
+        Addons); `ADAPT_EVERY_VARIABLE` gives every variable the ratio.
+      epsilon: 0 means `keras.config.epsilon()`, as in TF Addons.
     """
 
     def __init__(
@@ -65,16 +77,16 @@ class LAMBOptimizer(AdamWeightDecayOptimizer):
             weight_decay_rate=weight_decay_rate,
             beta_1=beta_1,
             beta_2=beta_2,
-            epsilon=epsilon,
+            epsilon=epsilon or keras.config.epsilon(),
             exclude_from_weight_decay=exclude_from_weight_decay,
             bias_correction=True,
             name=name,
             **kwargs,
         )
         self._layer_adaptation_patterns: list[re.Pattern] | None = (
-            None
-            if exclude_from_layer_adaptation is None
-            else _compile_patterns(exclude_from_layer_adaptation)
+            _compile_patterns(exclude_from_layer_adaptation)
+            if exclude_from_layer_adaptation
+            else None
         )
         self._use_adaptation: list[bool] = []
 

@@ -594,7 +594,8 @@ def create_optimizer(
       optimizer: `adamw` (the original's `AdamWeightDecayOptimizer`) or `lamb`
         (`official_bert.lamb.LAMBOptimizer`, same schedule, clip and exclusions).
       exclude_from_layer_adaptation: `lamb` only: regexes of variables without
-        the trust ratio; None uses `exclude_from_weight_decay`.
+        the trust ratio; None or `[]` uses `exclude_from_weight_decay` (TF
+        Addons); `lamb.ADAPT_EVERY_VARIABLE` adapts every variable.
       **kwargs: further optimizer / Keras optimizer arguments.
     """
     if optimizer not in OPTIMIZERS:

@@ -197,8 +197,9 @@ class TrainerConfig:
         the same as without accumulation.
       optimizer: `adamw` (the original's) or `lamb` (see official_bert.lamb).
       exclude_from_layer_adaptation: LAMB only: regexes of variables without
-        the trust ratio; None uses the weight-decay exclusions (Model Garden),
-        [] gives every variable the ratio (NVIDIA's BERT).
+        the trust ratio; None (or []) uses the weight-decay exclusions (TF
+        Addons, Model Garden), `lamb.ADAPT_EVERY_VARIABLE` gives every variable
+        the ratio (NVIDIA's BERT).
       jit_compile: compile the forward and backward pass with XLA (with a
         bfloat16 compute dtype on CPU, only the elementwise blocks between the
         matmuls: XLA's CPU backend would run bfloat16 matmuls in float32; see
@@ -249,7 +250,10 @@ class TrainerConfig:
                 f"--optimizer={self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}."
             )
         if self.optimizer != "lamb" and self.exclude_from_layer_adaptation is not None:
-            raise InputError("Layer adaptation exclusions apply to --optimizer=lamb only.")
+            raise InputError(
+                "--lamb_layer_adaptation (exclude_from_layer_adaptation) applies to "
+                f"--optimizer=lamb only; got --optimizer={self.optimizer}."
+            )
         distribute.dtype_policy(self.mixed_precision)
 
 
@@ -258,6 +262,10 @@ def check_batch_size(
 ) -> None:
     """Raises InputError naming `--flag` unless the batch splits evenly over the replicas
     (and, with gradient accumulation, each replica's share over the micro-batches)."""
+    if accumulation_steps < 1:
+        raise InputError(
+            f"--gradient_accumulation_steps must be at least 1; got {accumulation_steps}."
+        )
     replicas = strategy.num_replicas_in_sync
     if batch_size < 1 or batch_size % replicas:
         raise InputError(

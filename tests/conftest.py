@@ -2,6 +2,7 @@
 
 import logging
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -45,6 +46,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group("localhost_cluster"))
         elif not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _temp_files_stay_in_pytests_folder(tmp_path_factory):
+    """TMPDIR is a folder of pytest's own (pruned by pytest after 3 sessions) for the
+    whole session, subprocesses included: processes the tests kill (SIGKILL, the
+    second signal's `os._exit`) cannot remove AutoGraph's `__autograph_generated_file*.py`
+    files, which would otherwise pile up in /tmp."""
+    previous = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("tmpdir"))
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+    yield
+    if previous is None:
+        del os.environ["TMPDIR"]
+    else:
+        os.environ["TMPDIR"] = previous
+    tempfile.tempdir = None
 
 
 @pytest.fixture(autouse=True)

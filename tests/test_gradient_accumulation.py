@@ -109,3 +109,11 @@ def test_a_batch_that_does_not_split_into_micro_batches_is_refused():
         InputError, match=r"--train_batch_size=6 .* --gradient_accumulation_steps=4"
     ):
         check_batch_size("train_batch_size", 6, strategy, 4)
+
+
+@pytest.mark.parametrize("steps", [0, -2])
+def test_accumulation_steps_below_one_are_refused_naming_the_flag(steps):
+    with pytest.raises(
+        InputError, match=rf"^--gradient_accumulation_steps must be at least 1; got {steps}\.$"
+    ):
+        check_batch_size("train_batch_size", 8, tf.distribute.get_strategy(), steps)

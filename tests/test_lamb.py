@@ -9,7 +9,7 @@ import tensorflow as tf
 from test_optimization import make_variable
 
 from official_bert import optimization
-from official_bert.lamb import LAMBOptimizer
+from official_bert.lamb import ADAPT_EVERY_VARIABLE, LAMBOptimizer
 
 NAMES = {
     "bert/encoder/layer_0/attention/self/query/kernel": (4, 3),
@@ -79,8 +79,15 @@ def _excluded_by(patterns):
 
 @pytest.mark.parametrize(
     "adaptation, adapt_excluded",
-    [(None, _excluded_by(["LayerNorm", "layer_norm", "bias"])), ([], lambda n: False)],
-    ids=["model_garden", "nvidia_all_variables"],
+    [
+        (None, _excluded_by(["LayerNorm", "layer_norm", "bias"])),
+        # An empty list falls back to the weight-decay exclusions, as in TF Addons.
+        ([], _excluded_by(["LayerNorm", "layer_norm", "bias"])),
+        (ADAPT_EVERY_VARIABLE, lambda n: False),
+        (["None"], lambda n: False),  # NVIDIA's spelling of "adapt everything"
+        (["output_weights"], _excluded_by(["output_weights"])),
+    ],
+    ids=["model_garden", "empty_falls_back", "every_variable", "nvidia_none", "own_list"],
 )
 def test_ten_steps_match_the_float64_reference(adaptation, adapt_excluded):
     init, grads = _problem()
@@ -121,9 +128,11 @@ def test_create_optimizer_lamb_has_the_original_schedule_and_clip():
 def test_agrees_with_keras_lamb_without_weight_decay_and_with_every_variable_adapted():
     # Keras' Lamb: bias-corrected moments, trust ratio on every variable, no
     # decoupled decay. The two coincide with weight_decay_rate=0 and
-    # exclude_from_layer_adaptation=[] (no clip).
+    # exclude_from_layer_adaptation=ADAPT_EVERY_VARIABLE (no clip).
     init, grads = _problem(2)
-    ours, _ = _run(LAMBOptimizer(0.02, exclude_from_layer_adaptation=[]), init, grads)
+    ours, _ = _run(
+        LAMBOptimizer(0.02, exclude_from_layer_adaptation=ADAPT_EVERY_VARIABLE), init, grads
+    )
     theirs, _ = _run(keras.optimizers.Lamb(0.02, epsilon=1e-6), init, grads)
     for n in NAMES:
         np.testing.assert_allclose(ours[n], theirs[n], rtol=1e-5, atol=1e-6, err_msg=n)
@@ -131,12 +140,52 @@ def test_agrees_with_keras_lamb_without_weight_decay_and_with_every_variable_ada
 
 def test_config_round_trips_and_bad_optimizer_names_are_refused():
     opt = optimization.create_optimizer(1e-3, 100, 10, optimizer="lamb",
-                                        exclude_from_layer_adaptation=[])  # fmt: skip
+                                        exclude_from_layer_adaptation=ADAPT_EVERY_VARIABLE)  # fmt: skip
     config = opt.get_config()
-    assert config["exclude_from_layer_adaptation"] == []
+    assert config["exclude_from_layer_adaptation"] == list(ADAPT_EVERY_VARIABLE)
     clone = LAMBOptimizer.from_config(copy.deepcopy(config))
     assert clone.get_config() == config
     with pytest.raises(ValueError, match="--optimizer='sgd'"):
         optimization.create_optimizer(1e-3, 10, 1, optimizer="sgd")
     with pytest.raises(ValueError, match="lamb"):
         optimization.create_optimizer(1e-3, 10, 1, exclude_from_layer_adaptation=[])
+
+
+def test_epsilon_zero_means_the_keras_epsilon_as_in_tf_addons():
+    init, grads = _problem(3)
+    for g in grads:
+        g["output_weights"][0, :] = 0.0  # exactly zero gradients: 0 / (0 + epsilon)
+    opt = LAMBOptimizer(0.01, weight_decay_rate=0.01, epsilon=0.0)
+    assert opt.epsilon == pytest.approx(keras.config.epsilon())
+    got, _ = _run(opt, init, grads)
+    want, _, _ = _reference(
+        init, grads, 0.01, 0.01, lambda n: False, lambda n: False, eps=keras.config.epsilon()
+    )
+    for n in NAMES:
+        assert np.isfinite(got[n]).all(), n
+        np.testing.assert_allclose(got[n], want[n], rtol=1e-5, atol=1e-6, err_msg=n)
+
+
+def test_lamb_layer_adaptation_flag_maps_to_the_exclusions():
+    from types import SimpleNamespace
+
+    from official_bert.errors import InputError
+    from official_bert.flags_common import trainer_config_from_flags
+
+    base = dict(
+        output_dir="out", learning_rate=1e-4, save_checkpoints_steps=10, iterations_per_loop=10,
+        jit_compile=False, mixed_precision="float32", bias_correction=False, optimizer="lamb",
+    )  # fmt: skip
+    every = trainer_config_from_flags(SimpleNamespace(**base, lamb_layer_adaptation="all"))
+    opt = LAMBOptimizer(0.01, exclude_from_weight_decay=["LayerNorm", "bias"],
+                        exclude_from_layer_adaptation=every.exclude_from_layer_adaptation)  # fmt: skip
+    assert all(opt.do_layer_adaptation(n) for n in NAMES)
+    like = trainer_config_from_flags(
+        SimpleNamespace(**base, lamb_layer_adaptation="exclude_like_weight_decay")
+    )
+    assert like.exclude_from_layer_adaptation is None
+    adamw = trainer_config_from_flags(
+        SimpleNamespace(**{**base, "optimizer": "adamw"}, lamb_layer_adaptation="all")
+    )
+    with pytest.raises(InputError, match="--lamb_layer_adaptation .* --optimizer=lamb only"):
+        adamw.validate()

@@ -533,6 +533,13 @@ def test_vocabulary_larger_than_the_model_is_refused(files, tmp_path):
     assert UNCASED_VOCAB in message and "30522" in message and "vocab_size=99" in message
 
 
+@pytest.mark.parametrize("steps", [0, -2])
+def test_gradient_accumulation_below_one_is_refused_naming_the_flag(files, tmp_path, steps):
+    flag_values = tiny_flags(files, tmp_path / "out", gradient_accumulation_steps=steps)
+    message = run_expecting_error(flag_values)
+    assert message == f"--gradient_accumulation_steps must be at least 1; got {steps}."
+
+
 def test_too_few_examples_for_one_step_names_the_flags(files, tmp_path):
     flag_values = tiny_flags(files, tmp_path / "out", num_train_epochs=0.3)
     message = run_expecting_error(flag_values)

@@ -314,6 +314,14 @@ def test_gradient_accumulation_trains_like_the_whole_batch_and_leaves_the_pooler
         ({"do_train": True}, "train_file"),
         ({"do_predict": False}, "do_predict"),
         ({"predict_batch_size": 0}, "predict_batch_size"),
+        (
+            {
+                "do_train": True,
+                "train_file": os.path.join(SQUAD, "data", "train-v1.1.json"),
+                "gradient_accumulation_steps": 0,
+            },
+            "gradient_accumulation_steps must be at least 1; got 0",
+        ),
     ],
 )
 def test_bad_flags_are_refused_naming_the_flag_and_nothing_is_written(tmp_path, overrides, flag):
