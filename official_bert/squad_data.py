@@ -286,9 +286,10 @@ def check_feature_flags(max_seq_length: int, doc_stride: int, max_query_length: 
     """Raises InputError, naming the flag, for window settings that cannot work.
 
     max_seq_length must exceed max_query_length + 3 ([CLS] and two [SEP]s), and
-    doc_stride must be at least 1 and smaller than the smallest document window,
-    max_seq_length - max_query_length - 3 (a larger stride is not used: the windows
-    advance by at most their length).
+    doc_stride must be at least 1. A doc_stride of at least the smallest document
+    window, max_seq_length - max_query_length - 3, runs as in the original (the
+    windows advance by at most their length, so they no longer overlap; e.g.
+    --max_seq_length=128 with the default --doc_stride=128): a warning says so.
     """
     if max_query_length < 0:
         raise InputError(f"--max_query_length must not be negative, got {max_query_length}.")
@@ -297,12 +298,17 @@ def check_feature_flags(max_seq_length: int, doc_stride: int, max_query_length: 
             f"The max_seq_length ({max_seq_length}) must be greater than max_query_length "
             f"({max_query_length}) + 3: raise --max_seq_length or lower --max_query_length."
         )
+    if doc_stride < 1:
+        raise InputError(f"--doc_stride must be at least 1, got {doc_stride}.")
     window = max_seq_length - max_query_length - NUM_SPECIAL_TOKENS
-    if doc_stride < 1 or doc_stride >= window:
-        raise InputError(
-            f"--doc_stride ({doc_stride}) must be at least 1 and smaller than the document "
-            f"window, max_seq_length - max_query_length - 3 = {window}, so that consecutive "
-            "windows overlap."
+    if doc_stride >= window:
+        logging.warning(
+            "--doc_stride (%d) is not smaller than the document window, max_seq_length - "
+            "max_query_length - 3 = %d (for the longest questions): such windows do not "
+            "overlap, and an answer that crosses from one into the next is in neither. "
+            "This runs as in the original; lower --doc_stride for overlapping windows.",
+            doc_stride,
+            window,
         )
 
 

@@ -310,7 +310,7 @@ def test_gradient_accumulation_trains_like_the_whole_batch_and_leaves_the_pooler
     "overrides, flag",
     [
         ({"max_seq_length": 27, "max_query_length": 24}, "max_query_length"),
-        ({"doc_stride": 101}, "doc_stride"),
+        ({"doc_stride": 0}, "doc_stride"),
         ({"do_train": True}, "train_file"),
         ({"do_predict": False}, "do_predict"),
         ({"predict_batch_size": 0}, "predict_batch_size"),
@@ -358,12 +358,12 @@ def test_command_line_predicts_the_original_file_and_refuses_a_bad_flag_in_one_l
     assert (output_dir / "eval_results.json").exists()
 
     bad = golden_argv(
-        os.path.join(SQUAD, "e2e", "v1.1", "flags.json"), tmp_path / "bad", doc_stride=200
+        os.path.join(SQUAD, "e2e", "v1.1", "flags.json"), tmp_path / "bad", doc_stride=0
     )
     done = subprocess.run(
         [sys.executable, script, *bad], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert done.returncode == 2, done.stderr[-3000:]
     (line,) = done.stderr.strip().splitlines()  # one line, no traceback
-    assert line.startswith("run_squad.py: error: --doc_stride (200) must be"), line
+    assert line == "run_squad.py: error: --doc_stride must be at least 1, got 0.", line
     assert not (tmp_path / "bad").exists()

@@ -415,6 +415,26 @@ def test_features_of_own_text_equal_the_reference(
         assert any(f.start_position == 0 and not f.is_impossible for f in ours)
 
 
+def test_a_stride_of_the_window_or_more_runs_as_the_original_with_a_warning(
+    tmp_path, tokenizer, original_tokenizer, caplog
+):
+    # --max_seq_length=128 with the defaults --doc_stride=128 --max_query_length=64
+    # is a window of 61: the original runs it, with windows that do not overlap.
+    flags = {"max_seq_length": 40, "doc_stride": 40, "max_query_length": 12}
+    good = dict(do_train=True, do_predict=False, train_file="train.json", predict_file=None)
+    with caplog.at_level(py_logging.WARNING):
+        squad.validate_flags_or_throw(None, **good, **flags)
+    assert "--doc_stride (40) is not smaller than the document window" in caplog.text
+    path = write_json(tmp_path / "own.json", own_squad_dataset(7, num_questions=30))
+    examples = squad.read_squad_examples(path, True, False)
+    ours = _convert(squad, examples, tokenizer, True, **flags)
+    theirs = _convert(original_squad, examples, original_tokenizer, True, **flags)
+    assert len(ours) == len(theirs) > len(examples)
+    for a, b in zip(ours, theirs):
+        for name in FEATURE_FIELDS:
+            assert getattr(a, name) == getattr(b, name), (b.unique_id, name)
+
+
 @pytest.mark.parametrize("is_training", (False, True))
 def test_records_of_own_text_parse_equal_to_the_references(
     tmp_path, tokenizer, original_tokenizer, is_training
@@ -582,7 +602,6 @@ def test_impossible_training_question_needs_no_answer(tmp_path):
     "values, flag",
     (
         ({"max_seq_length": 67, "max_query_length": 64}, "max_seq_length"),
-        ({"max_seq_length": 128, "max_query_length": 64, "doc_stride": 61}, "doc_stride"),
         ({"doc_stride": 0}, "doc_stride"),
         ({"max_query_length": -1}, "max_query_length"),
         ({"do_train": True, "train_file": None}, "train_file"),
