@@ -231,6 +231,7 @@ def convert_hf_to_tf1(hf_dir: str, output_dir: str, vocab_file: str | None = Non
     config_file = os.path.join(hf_dir, HF_CONFIG_FILENAME)
     hf_config = _read_json(config_file, "Hugging Face config")
     config, notes = hf_interchange.bert_config_from_hf(hf_config, config_file)
+    config.validate()  # e.g. hidden_size not a multiple of num_attention_heads
     architecture = hf_interchange.hf_architecture(hf_config, config_file)
     weights = _SafetensorsFolder(hf_dir)
     has_classifier = any(
@@ -251,9 +252,20 @@ def convert_hf_to_tf1(hf_dir: str, output_dir: str, vocab_file: str | None = Non
     arrays = weights.load(sorted(mapped) + sorted(tied.values()))
     hf_interchange.check_tied(arrays, mapped, tied, weights.source)
     tensors = {}
+    other_dtypes = set()
     for file_name, name in mapped.items():
         value = arrays[file_name]
+        if value.dtype != np.float32:
+            # The original's checkpoints are float32, and its init_from_checkpoint
+            # loads only the variables' own dtype: float16 and bfloat16 widen exactly.
+            other_dtypes.add(weights.dtypes[file_name])
+            value = value.astype(np.float32)
         tensors[name.tf1] = np.ascontiguousarray(value.T) if name.transpose else value
+    if other_dtypes:
+        notes.append(
+            f"Weights of dtype {', '.join(sorted(other_dtypes))} are written as float32, the "
+            "dtype of the original's checkpoints (exact for F16 and BF16; F64 is rounded)."
+        )
 
     for note in notes:
         logging.info(note)
@@ -353,7 +365,10 @@ def convert_tf1_to_hf(
         not match the config, or a file is missing; nothing is written.
     """
     config = BertConfig.from_json_file(bert_config_file)
+    config.validate()
     prefix = checkpoints.resolve_checkpoint(tf1_checkpoint)
+    # As the entry points and export: a released cased model with lower-casing is refused.
+    tokenization.validate_case_matches_checkpoint(do_lower_case, prefix)
     listing = checkpoints.list_variables(prefix)
     mapped, num_labels = hf_interchange.plan_tf1_to_hf(listing, config, prefix)
     architecture = hf_interchange.architecture_of({name.group for name in mapped.values()})
@@ -368,7 +383,7 @@ def convert_tf1_to_hf(
     for entry, name in mapped.items():
         try:
             value = reader.get_tensor(entry)
-        except (tf.errors.OpError, ValueError) as error:
+        except (tf.errors.OpError, ValueError, IndexError) as error:
             raise InputError(
                 f"Checkpoint {prefix} cannot be read: variable {entry}: {error}. Its .data-* "
                 "file is truncated or corrupt."

@@ -405,7 +405,7 @@ def hf_config_from_bert(
 
 # --------------------------------------------------------------------------- matching names
 
-# safetensors dtypes of weights that convert (as they are: the dtype is kept).
+# safetensors dtypes of weights that convert (written as float32, the original's dtype).
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 # The optimizer's entries of a training checkpoint, which are not weights.
 _OPTIMIZER_SLOT_SUFFIXES = ("/adam_m", "/adam_v")

@@ -322,15 +322,21 @@ def test_hf_state_dict_with_buffers_tied_copies_and_old_layer_norm_names(tmp_pat
 
 
 @pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16], ids=["float16", "bfloat16"])
-def test_half_precision_weights_keep_their_dtype(tmp_path, dtype):
+def test_half_precision_weights_become_the_originals_float32_exactly(tmp_path, dtype):
+    # The original's init_from_checkpoint loads only float32 into its float32 variables.
     weights = hf_weights("BertModel", dtype=dtype)
     hf_dir = write_hf(tmp_path / "hf", hf_config("BertModel"), weights)
     prefix = convert_checkpoint.convert_hf_to_tf1(hf_dir, str(tmp_path / "tf1"))
-    assert tf1_entries(prefix)["bert/pooler/dense/kernel"].dtype == dtype
+    entries = tf1_entries(prefix)
+    assert {v.dtype for v in entries.values()} == {np.dtype(np.float32)}
+    np.testing.assert_array_equal(
+        entries["bert/pooler/dense/kernel"], weights["pooler.dense.weight"].astype(np.float32).T
+    )
     convert_checkpoint.convert_tf1_to_hf(
         prefix, str(tmp_path / "tf1" / "bert_config.json"), str(tmp_path / "back")
     )
-    assert_same_tensors(read_hf(tmp_path / "back")[1], weights)
+    widened = {name: value.astype(np.float32) for name, value in weights.items()}
+    assert_same_tensors(read_hf(tmp_path / "back")[1], widened)
 
 
 def test_exact_gelu_becomes_gelu_exact_and_back(tmp_path, caplog):
@@ -514,6 +520,10 @@ HF_MUTATIONS = {
         lambda c, w: (c, _set(w, DECODER, w[WORD_EMBEDDINGS] + 1)),
         [DECODER, "untied"],
     ),
+    "heads that do not divide the hidden size": (
+        lambda c, w: ({**c, "num_attention_heads": 3}, w),
+        ["config.json", "not a multiple of the number of attention heads (3)"],
+    ),
 }  # fmt: skip
 
 
@@ -588,6 +598,32 @@ def test_unknown_checkpoint_variable_is_named(tmp_path):
             str(tmp_path / "ckpt" / "bert_model.ckpt"), GOLDEN_CONFIG, str(tmp_path / "out")
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_truncated_checkpoint_data_is_named_without_a_traceback(tmp_path):
+    os.makedirs(tmp_path / "ckpt")
+    prefix = str(tmp_path / "ckpt" / "bert_model.ckpt")
+    convert_checkpoint.write_tensors(prefix, tf1_entries(RELEASED))
+    (data,) = [p for p in os.listdir(tmp_path / "ckpt") if ".data-" in p]
+    with open(tmp_path / "ckpt" / data, "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(InputError, match=r"bert_model.ckpt cannot be read: .* truncated"):
+        convert_checkpoint.convert_tf1_to_hf(prefix, GOLDEN_CONFIG, str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_released_cased_model_with_lower_casing_is_refused(tmp_path):
+    cased = tmp_path / "cased_L-12_H-768_A-12"
+    os.makedirs(cased)
+    convert_checkpoint.write_tensors(str(cased / "bert_model.ckpt"), tf1_entries(RELEASED))
+    with pytest.raises(InputError, match="cased model"):
+        convert_checkpoint.convert_tf1_to_hf(
+            str(cased / "bert_model.ckpt"), GOLDEN_CONFIG, str(tmp_path / "out")
+        )
+    assert not (tmp_path / "out").exists()
+    convert_checkpoint.convert_tf1_to_hf(
+        str(cased / "bert_model.ckpt"), GOLDEN_CONFIG, str(tmp_path / "out"), do_lower_case=False
+    )
 
 
 def test_a_failure_while_writing_leaves_no_output_and_no_staging_folder(tmp_path, monkeypatch):
