@@ -372,6 +372,13 @@ def convert_tf1_to_hf(
     listing = checkpoints.list_variables(prefix)
     mapped, num_labels = hf_interchange.plan_tf1_to_hf(listing, config, prefix)
     architecture = hf_interchange.architecture_of({name.group for name in mapped.values()})
+    if architecture in hf_interchange.HF_WITHOUT_POOLER:
+        pooler = sorted(e for e, n in mapped.items() if n.group == hf_interchange.POOLER)
+        if pooler:
+            logging.info(
+                "%s is left out: Hugging Face's %s has no pooler.", ", ".join(pooler), architecture
+            )
+        mapped = {e: n for e, n in mapped.items() if n.group != hf_interchange.POOLER}
     hf_config = hf_interchange.hf_config_from_bert(config, architecture, num_labels)
     if vocab_file is not None:
         _vocab_size_check(vocab_file, config, bert_config_file)

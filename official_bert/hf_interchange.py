@@ -66,6 +66,7 @@ POOLER = "pooler"
 MASKED_LM = "masked LM head"
 NEXT_SENTENCE = "next sentence head"
 CLASSIFIER = "classifier head"
+QUESTION_ANSWERING = "SQuAD head"  # run_squad's cls/squad/output_*: HF's qa_outputs
 # Heads that sit on the pooled output.
 _NEEDS_POOLER = (NEXT_SENTENCE, CLASSIFIER)
 
@@ -77,7 +78,13 @@ ARCHITECTURES: dict[str, tuple[str, ...]] = {
     "BertForMaskedLM": (ENCODER, MASKED_LM),
     "BertForNextSentencePrediction": (ENCODER, POOLER, NEXT_SENTENCE),
     "BertForSequenceClassification": (ENCODER, POOLER, CLASSIFIER),
+    "BertForQuestionAnswering": (ENCODER, QUESTION_ANSWERING),
 }
+# HF models built without a pooler (`add_pooling_layer=False`): a checkpoint's
+# pooler (a run_squad one has its init checkpoint's, untrained) is left out.
+HF_WITHOUT_POOLER = ("BertForMaskedLM", "BertForQuestionAnswering")
+# run_squad's logits: start and end.
+NUM_SQUAD_LOGITS = 2
 # The prefix of the encoder's names in HF's models with heads (`base_model_prefix`).
 HF_BASE_PREFIX = "bert."
 # HF's buffers (position and token type ids), which are not weights.
@@ -230,6 +237,14 @@ def tensor_names(config: BertConfig, num_labels: int | None = None) -> list[Tens
             NEXT_SENTENCE,
         ),
         (f"{nsp}/output_bias", f"{nsp_hf}.bias", (NUM_NEXT_SENTENCE_LABELS,), NEXT_SENTENCE),
+        # run_squad's [2, hidden] head is HF's nn.Linear(hidden, 2) as it is.
+        (
+            "cls/squad/output_weights",
+            "qa_outputs.weight",
+            (NUM_SQUAD_LOGITS, hidden),
+            QUESTION_ANSWERING,
+        ),
+        ("cls/squad/output_bias", "qa_outputs.bias", (NUM_SQUAD_LOGITS,), QUESTION_ANSWERING),
     ]
     if num_labels is not None:
         heads += [
@@ -264,7 +279,7 @@ def architecture_of(groups: set[str]) -> str:
     raise InputError(
         f"The checkpoint holds the {' and the '.join(sorted(heads))}: no Hugging Face BERT "
         "model has these heads together. Convert a checkpoint of one model (the pretraining "
-        "heads, or run_classifier's classifier)."
+        "heads, run_classifier's classifier or run_squad's head)."
     )
 
 

@@ -26,14 +26,16 @@ from safetensors.numpy import load_file, save_file
 
 from official_bert import checkpoints, convert_checkpoint, extract_features, layers
 from official_bert.errors import InputError
+from official_bert.hf_interchange import is_optimizer_entry
 from official_bert.modeling import BertConfig
-from official_bert.models import BertClassifier, BertPretrainer
+from official_bert.models import BertClassifier, BertPretrainer, BertSquad
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "tiny_bert")
 GOLDEN_CONFIG = os.path.join(GOLDEN, "bert_config.json")
 RELEASED = os.path.join(GOLDEN, "released", "bert_model.ckpt")
 PRETRAINING_RUN = os.path.join(GOLDEN, "pretraining_run", "model.ckpt-3")
 CLASSIFIER_RUN = os.path.join(GOLDEN, "classifier_run", "model.ckpt-3")
+SQUAD_GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "squad")
 
 # The synthetic model: 2 layers, distinct sizes so that a swapped axis shows.
 HIDDEN, INTERMEDIATE, VOCAB, LAYERS, HEADS, POSITIONS, TYPES = 8, 12, 23, 2, 2, 16, 2
@@ -101,7 +103,7 @@ def hf_weights(architecture, seed=0, dtype=np.float32):
         add(f"{layer}output.dense.bias", HIDDEN)
         add(f"{layer}output.LayerNorm.weight", HIDDEN)
         add(f"{layer}output.LayerNorm.bias", HIDDEN)
-    if architecture != "BertForMaskedLM":
+    if architecture not in ("BertForMaskedLM", "BertForQuestionAnswering"):
         add(f"{prefix}pooler.dense.weight", HIDDEN, HIDDEN)
         add(f"{prefix}pooler.dense.bias", HIDDEN)
     if architecture in ("BertForPreTraining", "BertForMaskedLM"):
@@ -116,6 +118,9 @@ def hf_weights(architecture, seed=0, dtype=np.float32):
     if architecture == "BertForSequenceClassification":
         add("classifier.weight", NUM_LABELS, HIDDEN)
         add("classifier.bias", NUM_LABELS)
+    if architecture == "BertForQuestionAnswering":
+        add("qa_outputs.weight", 2, HIDDEN)
+        add("qa_outputs.bias", 2)
     return weights
 
 
@@ -242,7 +247,13 @@ def model_inputs(seed=1, batch=3, seq=7, vocab=VOCAB):
 
 @pytest.mark.parametrize(
     "architecture",
-    ["BertForPreTraining", "BertForSequenceClassification", "BertForMaskedLM", "BertModel"],
+    [
+        "BertForPreTraining",
+        "BertForSequenceClassification",
+        "BertForMaskedLM",
+        "BertForQuestionAnswering",
+        "BertModel",
+    ],
 )
 def test_hf_round_trips_bit_for_bit(tmp_path, architecture):
     config, weights = hf_config(architecture), hf_weights(architecture)
@@ -407,6 +418,43 @@ def test_converted_classifier_computes_hf_logits(tmp_path):
     ]
     _, pooled = hf_forward(weights, config, input_ids, input_mask, segment_ids)
     np.testing.assert_allclose(logits, _linear(pooled, weights, "classifier"), atol=1e-5)
+
+
+def test_converted_question_answering_computes_hf_span_logits(tmp_path):
+    config, weights = hf_config("BertForQuestionAnswering"), hf_weights("BertForQuestionAnswering")
+    prefix = convert_checkpoint.convert_hf_to_tf1(
+        write_hf(tmp_path / "hf", config, weights), str(tmp_path / "tf1")
+    )
+    model = BertSquad(BertConfig.from_json_file(str(tmp_path / "tf1" / "bert_config.json")))
+    restored = checkpoints.restore_checkpoint(prefix, model, log=False)
+    assert restored.unused == []
+    input_ids, input_mask, segment_ids, _ = model_inputs()
+    out = model({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids})
+    sequence, _ = hf_forward(weights, config, input_ids, input_mask, segment_ids)
+    logits = _linear(sequence, weights, "qa_outputs")  # HF: split into start, end
+    np.testing.assert_allclose(out["start_logits"], logits[..., 0], atol=1e-5)
+    np.testing.assert_allclose(out["end_logits"], logits[..., 1], atol=1e-5)
+
+
+def test_a_run_squad_checkpoint_becomes_hf_question_answering_without_its_pooler(tmp_path, caplog):
+    caplog.set_level("INFO")
+    trained = os.path.join(SQUAD_GOLDEN, "train", "model.ckpt-3")
+    config_file = os.path.join(SQUAD_GOLDEN, "model", "bert_config.json")
+    convert_checkpoint.convert_tf1_to_hf(trained, config_file, str(tmp_path / "hf"))
+    config, weights = read_hf(tmp_path / "hf")
+    assert config["architectures"] == ["BertForQuestionAnswering"]
+    assert not any("pooler" in name for name in weights)
+    assert any("has no pooler" in r.getMessage() for r in caplog.records)
+    entries = tf1_entries(trained)
+    assert weights["qa_outputs.weight"].tobytes() == entries["cls/squad/output_weights"].tobytes()
+    assert weights["qa_outputs.bias"].tobytes() == entries["cls/squad/output_bias"].tobytes()
+    back = convert_checkpoint.convert_hf_to_tf1(str(tmp_path / "hf"), str(tmp_path / "tf1"))
+    round_trip = tf1_entries(back)
+    for name, value in round_trip.items():
+        assert value.tobytes() == entries[name].tobytes(), name
+    assert sorted(set(entries) - set(round_trip)) == sorted(
+        n for n in entries if "pooler" in n or is_optimizer_entry(n)
+    )
 
 
 def test_released_original_checkpoint_in_hf_gives_the_originals_outputs(tmp_path):
