@@ -249,6 +249,12 @@ def convert_hf_to_tf1(hf_dir: str, output_dir: str, vocab_file: str | None = Non
         _vocab_size_check(vocab_file, config, config_file)
     _check_output_dir(output_dir)
 
+    if hf_interchange.POOLER not in {name.group for name in mapped.values()}:
+        logging.warning(
+            "%s has no pooler (pooler.dense.*): a model built from this checkpoint starts "
+            "with a new, random pooler, which run_classifier's head is fed from.",
+            hf_dir,
+        )
     arrays = weights.load(sorted(mapped) + sorted(tied.values()))
     hf_interchange.check_tied(arrays, mapped, tied, weights.source)
     tensors = {}

@@ -346,7 +346,12 @@ def bert_config_from_hf(hf_config: Any, source: str) -> tuple[BertConfig, list[s
             f"`position_embedding_type` is {position_type!r}; the original has only 'absolute'"
         )
     epsilon = hf_config.get("layer_norm_eps", LAYER_NORM_EPSILON)
-    if epsilon != LAYER_NORM_EPSILON:
+    # 1e-12 that went through float32 (9.999999960041972e-13) is the same epsilon.
+    if not (
+        isinstance(epsilon, (int, float))
+        and not isinstance(epsilon, bool)
+        and abs(epsilon - LAYER_NORM_EPSILON) <= 1e-6 * LAYER_NORM_EPSILON
+    ):
         problems.append(
             f"`layer_norm_eps` is {epsilon!r}; the original's layer norm uses {LAYER_NORM_EPSILON}"
         )

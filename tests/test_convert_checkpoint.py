@@ -350,6 +350,17 @@ def test_half_precision_weights_become_the_originals_float32_exactly(tmp_path, d
     assert_same_tensors(read_hf(tmp_path / "back")[1], widened)
 
 
+def test_1e_12_rounded_to_float32_is_the_originals_epsilon_and_a_missing_pooler_is_said(
+    tmp_path, caplog
+):
+    config = hf_config("BertForMaskedLM", layer_norm_eps=float(np.float32(1e-12)))
+    assert config["layer_norm_eps"] != 1e-12
+    hf_dir = write_hf(tmp_path / "hf", config, hf_weights("BertForMaskedLM"))
+    with caplog.at_level("WARNING"):
+        convert_checkpoint.convert_hf_to_tf1(hf_dir, str(tmp_path / "tf1"))
+    assert any("has no pooler" in r.getMessage() for r in caplog.records)
+
+
 def test_exact_gelu_becomes_gelu_exact_and_back(tmp_path, caplog):
     caplog.set_level("INFO")
     hf_dir = write_hf(
@@ -558,6 +569,10 @@ HF_MUTATIONS = {
     ),
     "another layer norm epsilon": (
         lambda c, w: ({**c, "layer_norm_eps": 1e-5}, w),
+        ["layer_norm_eps"],
+    ),
+    "a layer norm epsilon that is not a number": (
+        lambda c, w: ({**c, "layer_norm_eps": "1e-12"}, w),
         ["layer_norm_eps"],
     ),
     "a head the original has not": (
