@@ -391,6 +391,17 @@ OWN_FLAGS = (
 )
 
 
+def _assert_features_equal_the_reference(examples, tokenizer, original_tokenizer, training, flags):
+    """Our features of `examples` (more than one window each on average) are the reference's."""
+    ours = _convert(squad, examples, tokenizer, training, **flags)
+    theirs = _convert(original_squad, examples, original_tokenizer, training, **flags)
+    assert len(ours) == len(theirs) > len(examples)
+    for a, b in zip(ours, theirs):
+        for name in FEATURE_FIELDS:
+            assert getattr(a, name) == getattr(b, name), (b.unique_id, name)
+    return ours
+
+
 @pytest.mark.parametrize("flags", OWN_FLAGS)
 @pytest.mark.parametrize("version_2", (False, True))
 @pytest.mark.parametrize("is_training", (False, True))
@@ -404,12 +415,9 @@ def test_features_of_own_text_equal_the_reference(
     examples = squad.read_squad_examples(path, is_training, version_2)
     if is_training:
         squad.shuffle_examples(examples)  # as run_squad does: no two neighbours share a document
-    ours = _convert(squad, examples, tokenizer, is_training, **flags)
-    theirs = _convert(original_squad, examples, original_tokenizer, is_training, **flags)
-    assert len(ours) == len(theirs) > len(examples)
-    for a, b in zip(ours, theirs):
-        for name in FEATURE_FIELDS:
-            assert getattr(a, name) == getattr(b, name), (b.unique_id, name)
+    ours = _assert_features_equal_the_reference(
+        examples, tokenizer, original_tokenizer, is_training, flags
+    )
     if is_training:
         # Some windows of the long document lack their answer; they are kept at 0, 0.
         assert any(f.start_position == 0 and not f.is_impossible for f in ours)
@@ -427,12 +435,7 @@ def test_a_stride_of_the_window_or_more_runs_as_the_original_with_a_warning(
     assert "--doc_stride (40) is not smaller than the document window" in caplog.text
     path = write_json(tmp_path / "own.json", own_squad_dataset(7, num_questions=30))
     examples = squad.read_squad_examples(path, True, False)
-    ours = _convert(squad, examples, tokenizer, True, **flags)
-    theirs = _convert(original_squad, examples, original_tokenizer, True, **flags)
-    assert len(ours) == len(theirs) > len(examples)
-    for a, b in zip(ours, theirs):
-        for name in FEATURE_FIELDS:
-            assert getattr(a, name) == getattr(b, name), (b.unique_id, name)
+    _assert_features_equal_the_reference(examples, tokenizer, original_tokenizer, True, flags)
 
 
 @pytest.mark.parametrize("is_training", (False, True))
