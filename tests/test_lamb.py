@@ -1,6 +1,7 @@
 """LAMB (official_bert.lamb) against a float64 NumPy reference of TF Addons' formula."""
 
 import copy
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -9,6 +10,8 @@ import tensorflow as tf
 from test_optimization import make_variable
 
 from official_bert import optimization
+from official_bert.errors import InputError
+from official_bert.flags_common import trainer_config_from_flags
 from official_bert.lamb import ADAPT_EVERY_VARIABLE, LAMBOptimizer
 
 NAMES = {
@@ -167,11 +170,6 @@ def test_epsilon_zero_means_the_keras_epsilon_as_in_tf_addons():
 
 
 def test_lamb_layer_adaptation_flag_maps_to_the_exclusions():
-    from types import SimpleNamespace
-
-    from official_bert.errors import InputError
-    from official_bert.flags_common import trainer_config_from_flags
-
     base = dict(
         output_dir="out", learning_rate=1e-4, save_checkpoints_steps=10, iterations_per_loop=10,
         jit_compile=False, mixed_precision="float32", bias_correction=False, optimizer="lamb",
