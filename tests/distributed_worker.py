@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -126,26 +128,54 @@ def step_aligned_dataset_fn(trainer):
     return fn
 
 
+def _ephemeral_port_range() -> tuple[int, int]:
+    """The ports the kernel hands to bind(port 0) and to outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_ports(count: int) -> list[int]:
-    """`count` TCP ports of localhost that are free now."""
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+    """`count` TCP ports of localhost that are free now, below the ephemeral range.
+
+    A port from bind(port 0) is an ephemeral one: between our check and the
+    worker's own bind, any outgoing connection on the machine (pip, another
+    test's subprocess) may be given it, and the worker then dies with "Could
+    not start gRPC server" while its peers wait for it forever. Ports below the
+    ephemeral range are only taken by a process that asks for them by number.
+    """
+    low, _ = _ephemeral_port_range()
+    candidates = list(range(max(1024, low - 12_000), low))
+    random.SystemRandom().shuffle(candidates)
+    ports = []
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("localhost", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"fewer than {count} free ports below {low}")
 
 
 def start_workers(
-    num_workers: int, args: list[str], log_paths: list[str]
+    num_workers: int,
+    args: list[str],
+    log_paths: list[str],
+    command: list[str] | None = None,
 ) -> list[subprocess.Popen]:
-    """Starts this script as the workers of a localhost cluster (TF_CONFIG per process).
+    """Starts the workers of a localhost cluster (TF_CONFIG per process).
 
     Args:
       num_workers: the cluster's size; worker 0 is the chief.
-      args: the script's arguments, with `{index}` replaced by each worker's index.
+      args: the command's arguments, with `{index}` replaced by each worker's index.
       log_paths: one file per worker for its stdout and stderr.
+      command: what each worker runs (default: this script).
     """
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(num_workers)]}
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.path.dirname(TESTS))
@@ -157,13 +187,59 @@ def start_workers(
         with open(log_paths[index], "w") as log:
             workers.append(
                 subprocess.Popen(
-                    [sys.executable, __file__, *(a.format(index=index) for a in args)],
+                    [
+                        *(command or [sys.executable, __file__]),
+                        *(a.format(index=index) for a in args),
+                    ],
                     env=dict(env),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
             )
     return workers
+
+
+def log_tail(path: str, chars: int = 3000) -> str:
+    with open(path, errors="replace") as f:
+        return f.read()[-chars:]
+
+
+def wait_for_workers(workers: list[subprocess.Popen], log_paths: list[str], timeout: float) -> None:
+    """Waits until every worker has exited 0; fails as soon as one fails, or at `timeout`.
+
+    A worker that dies leaves its peers waiting for it forever (TensorFlow's
+    collectives wait for every worker to join), so the others are killed at
+    once and the failure shows the dead worker's log. Whatever happens, no
+    worker outlives this call.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            codes = [worker.poll() for worker in workers]
+            for index, code in enumerate(codes):
+                if code not in (None, 0):
+                    raise AssertionError(
+                        f"worker {index} exited with {code}:\n{log_tail(log_paths[index])}"
+                    )
+            if all(code == 0 for code in codes):
+                return
+            if time.monotonic() > deadline:
+                running = [i for i, code in enumerate(codes) if code is None]
+                raise AssertionError(
+                    f"workers {running} still running after {timeout} s:\n"
+                    + "\n".join(f"--- worker {i}:\n{log_tail(log_paths[i])}" for i in running)
+                )
+            time.sleep(0.1)
+    finally:
+        kill_workers(workers)
+
+
+def kill_workers(workers: list[subprocess.Popen]) -> None:
+    """Kills (SIGKILL) and reaps every worker that still runs."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait()
 
 
 def main(argv: list[str]) -> None:

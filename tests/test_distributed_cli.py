@@ -8,8 +8,8 @@ eval_results.txt, and both see the same losses.
 
 import json
 import os
+import pathlib
 import re
-import subprocess
 import sys
 
 import distributed_worker as dw
@@ -32,35 +32,18 @@ def test_run_pretraining_on_two_local_workers(tmp_path):
     config_file = tmp_path / "bert_config.json"
     config_file.write_text(json.dumps(config))
     output_dir = tmp_path / "out"
-    cluster = {"worker": [f"localhost:{port}" for port in dw.free_ports(2)]}
-    workers = []
-    for index in range(2):
-        env = dict(
-            os.environ,
-            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-        )
-        args = [
-            sys.executable, os.path.join(ROOT, "run_pretraining.py"),
-            "--strategy=multi_worker_mirrored", f"--bert_config_file={config_file}",
-            f"--input_file={DEMO_RECORDS}", f"--output_dir={output_dir}", "--do_train",
-            "--do_eval", "--train_batch_size=4", "--eval_batch_size=4",
-            f"--num_train_steps={STEPS}", "--num_warmup_steps=1", "--save_checkpoints_steps=2",
-            "--log_every_n_steps=2", "--max_eval_steps=2",
-        ]  # fmt: skip
-        log = open(tmp_path / f"worker{index}.log", "w")
-        workers.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT))
-    logs = []
-    try:
-        for worker in workers:
-            worker.wait(timeout=240)
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-    for index, worker in enumerate(workers):
-        logs.append((tmp_path / f"worker{index}.log").read_text())
-        assert worker.returncode == 0, logs[-1][-3000:]
+    args = [
+        f"--bert_config_file={config_file}", f"--input_file={DEMO_RECORDS}",
+        "--strategy=multi_worker_mirrored", f"--output_dir={output_dir}", "--do_train",
+        "--do_eval", "--train_batch_size=4", "--eval_batch_size=4",
+        f"--num_train_steps={STEPS}", "--num_warmup_steps=1", "--save_checkpoints_steps=2",
+        "--log_every_n_steps=2", "--max_eval_steps=2",
+    ]  # fmt: skip
+    log_paths = [str(tmp_path / f"worker{index}.log") for index in range(2)]
+    command = [sys.executable, os.path.join(ROOT, "run_pretraining.py")]
+    workers = dw.start_workers(2, args, log_paths, command=command)
+    dw.wait_for_workers(workers, log_paths, timeout=240)
+    logs = [pathlib.Path(path).read_text() for path in log_paths]
 
     assert checkpoints.checkpoint_step(checkpoints.latest_checkpoint(str(output_dir))) == STEPS
     assert "Saved checkpoint" in logs[0] and "Saved checkpoint" not in logs[1]

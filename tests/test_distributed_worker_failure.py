@@ -12,6 +12,7 @@ import glob
 import os
 import re
 import signal
+import sys
 import time
 
 import distributed_worker as dw
@@ -41,23 +42,6 @@ def _checkpoint_steps(model_dir):
     return steps
 
 
-def _wait_all(workers, timeout):
-    deadline = time.monotonic() + timeout
-    try:
-        for worker in workers:
-            worker.wait(timeout=max(0.1, deadline - time.monotonic()))
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-
-
-def _log(path):
-    with open(path) as f:
-        return f.read()[-3000:]
-
-
 @pytest.mark.slow
 @pytest.mark.localhost_cluster
 def test_killed_worker_stops_the_run_and_a_restart_resumes_from_the_last_checkpoint(tmp_path):
@@ -68,8 +52,10 @@ def test_killed_worker_stops_the_run_and_a_restart_resumes_from_the_last_checkpo
     try:
         deadline = time.monotonic() + 180
         while max(_checkpoint_steps(model_dir), default=0) < KILL_AFTER_STEP:
-            assert all(w.poll() is None for w in workers), _log(logs[0]) + _log(logs[1])
-            assert time.monotonic() < deadline, "no checkpoint written: " + _log(logs[0])
+            assert all(w.poll() is None for w in workers), dw.log_tail(logs[0]) + dw.log_tail(
+                logs[1]
+            )
+            assert time.monotonic() < deadline, "no checkpoint written: " + dw.log_tail(logs[0])
             time.sleep(0.05)
         workers[1].send_signal(signal.SIGKILL)
         workers[1].wait()
@@ -78,8 +64,8 @@ def test_killed_worker_stops_the_run_and_a_restart_resumes_from_the_last_checkpo
         except Exception:
             pytest.fail(f"worker 0 still runs {SURVIVOR_TIMEOUT_SECONDS} s after worker 1 died")
     finally:
-        _wait_all(workers, 0)
-    assert workers[0].returncode not in (0, None), _log(logs[0])
+        dw.kill_workers(workers)
+    assert workers[0].returncode not in (0, None), dw.log_tail(logs[0])
 
     latest = checkpoints.latest_checkpoint(model_dir)
     resume_step = checkpoints.checkpoint_step(latest)
@@ -90,10 +76,9 @@ def test_killed_worker_stops_the_run_and_a_restart_resumes_from_the_last_checkpo
     outputs = [str(tmp_path / f"worker{i}.npz") for i in range(2)]
     args = ["multi_worker_mirrored", str(target), str(tmp_path / "worker{index}.npz")]
     workers = dw.start_workers(2, [*args, model_dir, "1"], logs)
-    _wait_all(workers, 180)
-    for worker, log in zip(workers, logs):
-        assert worker.returncode == 0, _log(log)
-        assert f"start step {resume_step}\n" in _log(log)  # resumed, not from scratch
+    dw.wait_for_workers(workers, logs, timeout=180)
+    for log in logs:
+        assert f"start step {resume_step}\n" in dw.log_tail(log)  # resumed, not from scratch
     assert checkpoints.checkpoint_step(checkpoints.latest_checkpoint(model_dir)) == target
 
     # An uninterrupted run of `target` steps on one device, the same batches.
@@ -110,3 +95,21 @@ def test_killed_worker_stops_the_run_and_a_restart_resumes_from_the_last_checkpo
         state = dict(np.load(output))
         assert int(state["global_step"]) == target
         assert_state_close(state, expected)
+
+
+def test_a_worker_that_dies_fails_the_wait_at_once_and_its_peers_are_killed(tmp_path):
+    # As a worker whose port was taken: it exits at start while its peer would wait forever.
+    script = "import sys, time; time.sleep(600) if sys.argv[1] == '0' else sys.exit(3)"
+    logs = [str(tmp_path / f"worker{i}.log") for i in range(2)]
+    workers = dw.start_workers(2, ["{index}"], logs, command=[sys.executable, "-c", script])
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match="worker 1 exited with 3"):
+        dw.wait_for_workers(workers, logs, timeout=300)
+    assert time.monotonic() - started < 60
+    assert workers[0].returncode == -signal.SIGKILL
+
+
+def test_free_ports_are_outside_the_range_of_outgoing_connections():
+    low, _ = dw._ephemeral_port_range()
+    ports = dw.free_ports(4)
+    assert len(set(ports)) == 4 and all(1024 <= p < low for p in ports)

@@ -8,12 +8,9 @@ strategy, each step's global batch is the same set of examples.
 """
 
 import importlib.util
-import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -154,41 +151,11 @@ def test_mirrored_over_two_replicas_trains_and_evaluates_like_one_device(
 def test_multi_worker_mirrored_with_two_local_workers_trains_like_one_device(
     one_device_run, tmp_path
 ):
-    ports = dw.free_ports(2)
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.path.dirname(TESTS))
     model_dir = str(tmp_path / "model")
-    workers = []
-    for index in range(2):
-        env["TF_CONFIG"] = json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        )
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    WORKER_SCRIPT,
-                    "multi_worker_mirrored",
-                    str(RUN_STEPS),
-                    str(tmp_path / f"worker{index}.npz"),
-                    model_dir,
-                ],
-                env=dict(env),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    outputs = []
-    for worker in workers:
-        try:
-            outputs.append(worker.communicate(timeout=240)[0])
-        except subprocess.TimeoutExpired:
-            for w in workers:
-                w.kill()
-            raise
-    for worker, output in zip(workers, outputs):
-        assert worker.returncode == 0, output[-3000:]
+    logs = [str(tmp_path / f"worker{index}.log") for index in range(2)]
+    args = ["multi_worker_mirrored", str(RUN_STEPS), str(tmp_path / "worker{index}.npz")]
+    workers = dw.start_workers(2, [*args, model_dir], logs)
+    dw.wait_for_workers(workers, logs, timeout=240)
     _, expected_state, _ = one_device_run
     for index in range(2):
         assert_state_close(dict(np.load(tmp_path / f"worker{index}.npz")), expected_state)
