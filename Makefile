@@ -19,10 +19,11 @@ install: $(STAMP)
 # Two pytest processes (pytest-xdist), as most of the suite's time is single-threaded
 # tracing; each module's tests run in one of them, so its module-scoped fixtures are
 # built once, and the tests that start localhost clusters share one (--dist loadgroup).
+# The groups are handed out longest first (tests/conftest.py), not by test count.
 # TEST_PROCESSES=0 runs everything in this process.
 TEST_PROCESSES ?= 2
 test: install
-	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup --durations=30 tests
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup --no-loadscope-reorder --durations=30 tests
 
 demo: install
 	$(PY) -m official_bert.demo

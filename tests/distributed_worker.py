@@ -1,7 +1,8 @@
 """Trains (one layer of) the tiny golden BERT a few steps under a strategy; saves the variables.
 
-Used by tests/test_training.py, in process (its data and `train`) and as a
-script for the multi-worker test, where two copies run with TF_CONFIG set:
+Used by tests/test_training.py and others in process (its data and `train`),
+and as a script by the multi-worker tests (tests/test_distributed_worker_failure.py),
+where two copies run with TF_CONFIG set:
 
     TF_CONFIG=... python tests/distributed_worker.py STRATEGY NUM_STEPS OUTPUT.npz MODEL_DIR
 

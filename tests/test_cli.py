@@ -4,7 +4,8 @@ Each script's `--help` runs in a subprocess and must list every flag the
 script defines (found independently, by importing the script in another
 subprocess) with its help text; the errors the project raises on purpose
 print one line without a traceback; a CPU run starts with the project's own
-log lines, without TensorFlow's start-up noise.
+log lines, without TensorFlow's start-up noise (checked on extract_features'
+command line, in test_extract_features.py).
 """
 
 import concurrent.futures
@@ -17,13 +18,14 @@ import sys
 import types
 
 import pytest
+from test_run_pretraining import ORIGINAL_DEFAULTS, TF2_DEFAULTS
+from test_run_squad import SQUAD, read_json
 
 from official_bert import cli
 from official_bert.errors import InputError, MissingFileError, TrainingInterrupted
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
-TINY = os.path.join(TESTS, "golden", "tiny_bert")
 
 # The flags of the original scripts (google-research/bert), each of which
 # must be a flag of the port's script of the same name.
@@ -74,7 +76,8 @@ REQUIRED = {
     },
 }
 # Runs `python SCRIPT --help` after writing, to the file of argv[2], every flag
-# that importing the script defines (found without official_bert.cli).
+# that importing the script defines, with its help and default (found without
+# official_bert.cli).
 HELP_AND_DEFINED_FLAGS = """
 import json, runpy, sys
 script, output = sys.argv[1], sys.argv[2]
@@ -85,7 +88,7 @@ defined = {}
 for name, flag in flags.FLAGS._flags().items():
     module = flags.FLAGS.find_module_defining_flag(name)
     if name == flag.name and not module.startswith(("absl", "tensorflow", "keras")):
-        defined[name] = flag.help
+        defined[name] = {"help": flag.help, "default": flag.default}
 with open(output, "w") as f:
     json.dump(defined, f)
 sys.argv = [script, "--help"]
@@ -124,7 +127,7 @@ def _words(text):
 
 @pytest.fixture(scope="module")
 def helps(tmp_path_factory):
-    """For each script: (its --help run, the flags it defines {name: help})."""
+    """For each script: (its --help run, the flags it defines {name: {"help", "default"}})."""
     root = tmp_path_factory.mktemp("helps")
     with concurrent.futures.ThreadPoolExecutor(len(ORIGINAL_FLAGS)) as pool:
         runs = {
@@ -146,7 +149,8 @@ def test_help_lists_every_flag_of_the_script_with_its_help(helps, script):
     assert help_run.returncode == 0, help_run.stderr[-3000:]
     text = help_run.stdout
     assert set(ORIGINAL_FLAGS[script].split()) <= set(defined)
-    for name, help_text in defined.items():
+    for name, flag in defined.items():
+        help_text = flag["help"]
         match = re.search(rf"^  (-\w,)?--(\[no\])?{name}: (.*?)(?=^  -|^\S|\Z)", text, re.M | re.S)
         assert match, f"--{name} is not in {script} --help"
         assert _words(help_text) in _words(match.group(3)), name
@@ -169,11 +173,47 @@ def test_help_groups_the_required_flags_first_and_the_tpu_flags_apart(helps, scr
         assert {"use_tpu", "master", "num_tpu_cores"} <= listed[cli.TPU]
 
 
-def test_python_dash_m_gives_the_same_help():
-    done = _run(["-m", "official_bert.classifier", "--help"])
+def test_run_pretraining_flags_have_the_original_names_and_defaults(helps):
+    defined = helps["run_pretraining.py"][1]
+    for name, default in {**ORIGINAL_DEFAULTS, **TF2_DEFAULTS}.items():
+        assert defined[name]["default"] == default, name
+        assert defined[name]["help"].rstrip().endswith("."), (name, defined[name]["help"])
+
+
+def test_run_squad_help_shows_the_original_defaults(helps):
+    # Its own process (the fixture's): absl flags are defined once per process,
+    # and run_classifier's max_seq_length (128) would win if it came first.
+    shown = {}  # flag -> the default --help shows
+    for block in re.split(r"^(?=  --)", helps["run_squad.py"][0].stdout, flags=re.M):
+        name = re.match(r"  --(?:\[no\])?(\w+):", block)
+        default = re.search(r"\(default: '([^']*)'\)", block)
+        if name and default:
+            shown[name.group(1)] = default.group(1)
+    # The original's values of the flags its e2e command line did not set.
+    golden = read_json(os.path.join(SQUAD, "e2e", "v1.1", "flags.json"))
+    on_command_line = {arg[2:].split("=")[0] for arg in golden["argv"]}
+    expected = {
+        name: value for name, value in golden["flags"].items() if name not in on_command_line
+    }
+    expected.update(max_seq_length=384, doc_stride=128, max_query_length=64, predict_batch_size=8,
+                    n_best_size=20, max_answer_length=30, do_lower_case=True)  # fmt: skip
+    for name, value in expected.items():
+        if value is None:
+            assert name not in shown, name
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            assert shown[name] == text, name
+
+
+def test_python_dash_m_gives_the_same_help_and_tf_cpp_min_log_level_0_shows_everything():
+    # A user-set TF_CPP_MIN_LOG_LEVEL=0 turns the start-up filter off: without
+    # it this machine's TensorFlow does print its start-up lines (the other
+    # side of test_extract_features' command-line test).
+    done = _run(["-m", "official_bert.classifier", "--help"], env=_env(TF_CPP_MIN_LOG_LEVEL="0"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "usage: python -m official_bert.classifier" in done.stdout
     assert "--task_name: The name of the task to train." in done.stdout
+    assert NOISE.search(done.stderr), done.stderr
 
 
 def test_extract_features_help_says_what_num_tpu_cores_does(helps):
@@ -196,11 +236,6 @@ def test_an_input_error_prints_one_line_without_a_traceback_and_exits_2():
         "run_classifier.py: error: At least one of `do_train`, `do_eval` or `do_predict' "
         "must be True."
     ]
-
-    shown = _run(args, env=_env(**{cli.TRACEBACK_ENV: "1"}))
-    assert shown.returncode == cli.INPUT_ERROR_EXIT_CODE
-    assert "Traceback (most recent call last)" in shown.stderr
-    assert shown.stderr.strip().splitlines()[-1].startswith("run_classifier.py: error: ")
 
 
 def _module(main):
@@ -233,6 +268,14 @@ def test_input_errors_exit_2_and_tracebacks_need_debug_verbosity(capsys, monkeyp
     finally:
         logging.set_verbosity(verbosity)
     assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+    monkeypatch.setenv(cli.TRACEBACK_ENV, "1")  # or the environment variable
+    with pytest.raises(SystemExit) as exit_info:
+        cli.call_main(_module(_raiser(InputError("bad --flag."))), ["prog.py"])
+    assert exit_info.value.code == cli.INPUT_ERROR_EXIT_CODE
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.strip().splitlines()[-1] == "prog.py: error: bad --flag."
 
 
 def test_an_interrupted_run_exits_with_128_plus_the_signal(capsys, monkeypatch):
@@ -274,39 +317,6 @@ def test_startup_filter_drops_only_the_known_lines():
         "I1201 21:58:13.065536 140084552702848 checkpoints.py:275] Restoring from checkpoint",
     ):
         assert line_filter.keep(kept), kept
-
-
-@pytest.fixture(scope="module")
-def extract_inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli_extract")
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "dog", "is", "hairy", "."]
-    (root / "vocab.txt").write_text("\n".join(words) + "\n")
-    (root / "input.txt").write_text("The dog is hairy.\n")
-    return root
-
-
-def test_a_cpu_run_starts_with_the_projects_own_lines(extract_inputs, tmp_path):
-    args = [
-        "extract_features.py", f"--input_file={extract_inputs / 'input.txt'}",
-        f"--output_file={tmp_path / 'out.jsonl'}", f"--vocab_file={extract_inputs / 'vocab.txt'}",
-        f"--bert_config_file={os.path.join(TINY, 'bert_config.json')}",
-        f"--init_checkpoint={os.path.join(TINY, 'released', 'bert_model.ckpt')}",
-        "--layers=-1", "--max_seq_length=8",
-    ]  # fmt: skip
-    done = _run(args)
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stderr.splitlines()
-    assert lines and PROJECT_LOG_LINE.match(lines[0]), lines[:5]
-    assert not [line for line in lines if NOISE.search(line)]
-    assert (tmp_path / "out.jsonl").read_text().count("\n") == 1
-
-
-def test_a_user_set_tf_cpp_min_log_level_of_0_shows_everything():
-    # The other side of the test above: without the filter this machine's
-    # TensorFlow does print its start-up lines.
-    done = _run(["-c", "import official_bert"], env=_env(TF_CPP_MIN_LOG_LEVEL="0"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert NOISE.search(done.stderr), done.stderr
 
 
 def test_a_flag_two_entry_points_share_takes_the_default_of_the_last_definer():

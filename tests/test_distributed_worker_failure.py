@@ -5,7 +5,8 @@ localhost, a checkpoint every step. One is killed (SIGKILL, as a lost machine):
 the other must stop on its own (TensorFlow's coordination service notices the
 missing heartbeats and aborts the collectives) rather than wait forever.
 Started again with the same model dir, both workers resume from the last
-checkpoint and end exactly where an uninterrupted run of the same steps ends.
+checkpoint and end exactly where an uninterrupted run of the same steps ends
+on one device: the check that two workers (both phases) train like one device.
 """
 
 import glob

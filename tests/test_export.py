@@ -24,9 +24,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
 from absl import logging as absl_logging
 
-from official_bert import checkpoints, export, tokenization
+from official_bert import checkpoints, cli, export, tokenization
 from official_bert import classifier_data as cd
 from official_bert import classifier_features as cf
 from official_bert.errors import InputError, MissingFileError
@@ -474,7 +475,7 @@ def _command(args, cwd):
     )
 
 
-def test_command_line_lists_its_flags_and_reports_bad_input_without_traceback(trained, tmp_path):
+def test_command_line_lists_its_flags(tmp_path):
     result = _command([str(REPO / "export.py"), "--help"], tmp_path)
     assert result.returncode == 0, result.stderr
     for flag in (
@@ -488,11 +489,23 @@ def test_command_line_lists_its_flags_and_reports_bad_input_without_traceback(tr
         "export_dir",
     ):
         assert re.search(rf"--(\[no\])?{flag}:", result.stdout), flag
+
+
+def test_command_line_reports_bad_input_in_one_line(trained, tmp_path, capsys, monkeypatch):
+    # In this process: cli.call_main is what export.py runs after parsing its flags.
     args = [f"--{k}={v}" for k, v in _flags(trained).items()]
-    result = _command(
-        ["-m", "official_bert.export", *args, "--task_name=nope", f"--export_dir={tmp_path / 'm'}"],
-        tmp_path,
-    )
-    assert result.returncode == 2, result.stderr
-    assert "Task not found: nope" in result.stderr and "Traceback" not in result.stderr
+    monkeypatch.setattr(sys, "argv", ["export.py"])
+    monkeypatch.delenv(cli.TRACEBACK_ENV, raising=False)
+    cli.define_flags(export)
+    verbosity = absl_logging.get_verbosity()
+    flags.FLAGS(["export.py", *args, "--task_name=nope", f"--export_dir={tmp_path / 'm'}"])
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.call_main(export, ["export.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+        absl_logging.set_verbosity(verbosity)
+    assert exit_info.value.code == cli.INPUT_ERROR_EXIT_CODE
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("export.py: error: ") and "Task not found: nope" in line, line
     assert not (tmp_path / "m").exists()

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import two_cpu_mirrored_strategy
+from test_cli import NOISE, PROJECT_LOG_LINE
 
 from official_bert import checkpoints, extract_features
 from official_bert.errors import InputError
@@ -160,11 +161,12 @@ def test_an_output_folder_that_does_not_exist_is_named_before_the_model_runs(fil
     assert message.startswith("--output_file: ") and str(tmp_path / "missing") in message
 
 
-def test_command_line_uses_the_original_flags(files):
+def test_command_line_uses_the_original_flags_and_starts_with_the_projects_own_lines(files):
     reference = run(files, "reference.jsonl", layers="-1,-2")
     output = files / "cli.jsonl"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    subprocess.run(
+    # TF_CPP_MIN_LOG_LEVEL unset, as a user's shell: the project's quiet start-up applies.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
         [
             sys.executable, "-m", "official_bert.extract_features",
             f"--input_file={files / 'input.txt'}", f"--output_file={output}",
@@ -172,7 +174,12 @@ def test_command_line_uses_the_original_flags(files):
             f"--init_checkpoint={RELEASED}", "--layers=-1,-2", "--max_seq_length=10",
             "--do_lower_case=true", "--batch_size=8", "--use_tpu=false",
         ],
-        check=True, env=env, capture_output=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+        env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
     )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
     with open(output) as f:
         assert [json.loads(line) for line in f] == reference
+    # A CPU run's first line is the project's own, and TensorFlow's start-up noise is gone.
+    lines = done.stderr.splitlines()
+    assert lines and PROJECT_LOG_LINE.match(lines[0]), lines[:5]
+    assert not [line for line in lines if NOISE.search(line)]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official_bert import pretraining_input
+from official_bert import checkpoints, pretraining_input
 from official_bert.modeling import BertConfig
 from official_bert.pretraining import PretrainingTask
 from official_bert.training import Trainer, TrainerConfig
@@ -37,12 +37,22 @@ def _run(output_dir, until, seed, dropout=0.0, dropout_seed=None, **trainer_sett
     tf.keras.utils.set_random_seed(7)  # the same random init in every run
     trainer = Trainer(PretrainingTask(_config(dropout)), config)
     trainer.restore(None)
+    start = trainer.global_step
     data = pretraining_input.dataset_fn_builder(
         [RECORDS], SEQ, PREDICTIONS, is_training=True, global_batch_size=BATCH,
         seed=seed, start_step=lambda: trainer.global_step,
     )  # fmt: skip
     trainer.train(data, until)
-    return {v.path: v.numpy() for v in trainer.model.weights}
+    return start, {v.path: v.numpy() for v in trainer.model.weights}
+
+
+def _copy_checkpoint(model_dir, step, output_dir):
+    """`model_dir`'s model.ckpt-`step` as the only (and latest) checkpoint of `output_dir`."""
+    os.makedirs(output_dir)
+    for name in os.listdir(model_dir):
+        if name.startswith(f"model.ckpt-{step}."):
+            shutil.copy(os.path.join(model_dir, name), output_dir)
+    checkpoints.keep_only(str(output_dir), os.path.join(str(output_dir), f"model.ckpt-{step}"))
 
 
 @pytest.mark.parametrize(
@@ -55,17 +65,20 @@ def test_a_seeded_run_killed_after_3_steps_resumes_like_an_uninterrupted_one(tmp
     # skips what the checkpoint consumed) and draw the same dropout masks (they
     # are keyed by the seed and the global step), so the weights are identical.
     run = functools.partial(_run, seed=11, dropout=0.1, dropout_seed=11, **settings)
-    uninterrupted = run(tmp_path / "whole", 6)
-    run(tmp_path / "resumed", 3)  # "killed" after its step-3 checkpoint
+    _, uninterrupted = run(tmp_path / "whole", 6)
+    # A run "killed" after its step-3 checkpoint leaves that checkpoint, the
+    # uninterrupted run's (a seeded run is deterministic): resume from a copy.
+    _copy_checkpoint(tmp_path / "whole", 3, tmp_path / "resumed")
     if not settings:
         shutil.copytree(tmp_path / "resumed", tmp_path / "unseeded")  # for the control below
-    resumed = run(tmp_path / "resumed", 6)
+    start, resumed = run(tmp_path / "resumed", 6)
+    assert start == 3
     for name, value in uninterrupted.items():
         np.testing.assert_array_equal(resumed[name], value, err_msg=name)
     if not settings:
         # The control: with TensorFlow's stateful generator (no dropout seed)
         # the resumed steps draw other masks, and the weights move elsewhere.
-        unseeded = _run(tmp_path / "unseeded", 6, seed=11, dropout=0.1, dropout_seed=None)
+        _, unseeded = _run(tmp_path / "unseeded", 6, seed=11, dropout=0.1, dropout_seed=None)
         name = next(n for n in uninterrupted if "word_embeddings" in n)
         assert np.abs(unseeded[name] - uninterrupted[name]).max() > 1e-6
 

@@ -12,7 +12,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -49,22 +48,19 @@ def _final_state(output_dir):
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    output_dir = tmp_path_factory.mktemp("uninterrupted")
-    process = _start(output_dir)
-    _, err = process.communicate(timeout=300)
-    assert process.returncode == 0, err
+def _uninterrupted(output_dir):
+    """The reference: the same run in this process, never signalled."""
+    sys.path.insert(0, TESTS)
+    import signal_worker
+
+    assert signal_worker.main(str(output_dir), NUM_STEPS) == 0
     return _final_state(output_dir)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_stops_at_a_step_boundary_and_the_resumed_run_ends_the_same(
-    signum, uninterrupted, tmp_path
-):
-    process = _start(tmp_path)
+def _stop(process, signum, output_dir, first_step):
+    """Sends `signum` once `process` trains past `first_step`: (the step it stopped at, its log)."""
     # The first call runs one step (and traces); the next runs the rest.
-    lines = _wait_for_line(process, r"step = 1/")
+    lines = _wait_for_line(process, rf"step = {first_step + 1}/")
     time.sleep(0.3)
     sent = time.monotonic()
     process.send_signal(signum)
@@ -78,15 +74,29 @@ def test_a_signal_stops_at_a_step_boundary_and_the_resumed_run_ends_the_same(
     )
     assert match, err
     step = int(match.group(1))
-    assert 1 < step < NUM_STEPS, err
-    assert match.group(2) == f"{tmp_path}/model.ckpt-{step}"
+    assert first_step + 1 < step < NUM_STEPS, err
+    assert match.group(2) == f"{output_dir}/model.ckpt-{step}"
     assert took < 20, f"took {took:.1f} s to stop"
+    return step, err
 
-    resumed = _start(tmp_path)
-    _, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
+
+def test_sigint_then_sigterm_stop_at_step_boundaries_and_the_resumed_run_ends_the_same(
+    tmp_path,
+):
+    # One run stopped twice: by SIGINT from the start, then by SIGTERM after
+    # resuming; its second resumption must end exactly like a run never stopped.
+    output_dir = tmp_path / "stopped"
+    step, _ = _stop(_start(output_dir), signal.SIGINT, output_dir, 0)
+    resumed_at = step
+    step, err = _stop(_start(output_dir), signal.SIGTERM, output_dir, step)
+    assert f"Training from step {resumed_at} to {NUM_STEPS}" in err
+
+    last = _start(output_dir)
+    _, err = last.communicate(timeout=300)
+    assert last.returncode == 0, err
     assert f"Training from step {step} to {NUM_STEPS}" in err
-    final = _final_state(tmp_path)
+    final = _final_state(output_dir)
+    uninterrupted = _uninterrupted(tmp_path / "uninterrupted")
     assert sorted(final) == sorted(uninterrupted)
     for name, value in uninterrupted.items():
         np.testing.assert_allclose(final[name], value, rtol=1e-6, atol=1e-7, err_msg=name)

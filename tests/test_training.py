@@ -147,22 +147,6 @@ def test_mirrored_over_two_replicas_trains_and_evaluates_like_one_device(
         np.testing.assert_allclose(result[key], expected_eval[key], rtol=1e-5, err_msg=key)
 
 
-@pytest.mark.localhost_cluster
-def test_multi_worker_mirrored_with_two_local_workers_trains_like_one_device(
-    one_device_run, tmp_path
-):
-    model_dir = str(tmp_path / "model")
-    logs = [str(tmp_path / f"worker{index}.log") for index in range(2)]
-    args = ["multi_worker_mirrored", str(RUN_STEPS), str(tmp_path / "worker{index}.npz")]
-    workers = dw.start_workers(2, [*args, model_dir], logs)
-    dw.wait_for_workers(workers, logs, timeout=240)
-    _, expected_state, _ = one_device_run
-    for index in range(2):
-        assert_state_close(dict(np.load(tmp_path / f"worker{index}.npz")), expected_state)
-    # Only the chief (worker 0) wrote the checkpoints.
-    assert checkpoints.latest_checkpoint(model_dir).endswith(f"model.ckpt-{RUN_STEPS}")
-
-
 # ----------------------------------------------------------------- checkpoints and resuming
 
 
