@@ -22,8 +22,7 @@ import ml_dtypes  # TensorFlow's numpy bfloat16
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
-from absl import logging as absl_logging
+from command_line import exit_code_of
 from safetensors.numpy import load_file, save_file
 
 from official_bert import checkpoints, cli, convert_checkpoint, extract_features, layers
@@ -726,19 +725,9 @@ def test_command_line(tmp_path):
     assert sorted(os.listdir(tmp_path / "hf")) == ["config.json", "model.safetensors"]
 
 
-def test_command_line_refuses_from_tf1_without_its_config(tmp_path, capsys, monkeypatch):
-    # In this process: cli.call_main is what the command line runs (exit 2, one line).
-    monkeypatch.delenv(cli.TRACEBACK_ENV, raising=False)
-    cli.define_flags(convert_checkpoint)
-    verbosity = absl_logging.get_verbosity()
-    flags.FLAGS(["prog.py", f"--from_tf1={RELEASED}", f"--output_dir={tmp_path / 'again'}"])
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            cli.call_main(convert_checkpoint, ["prog.py"])
-    finally:
-        flags.FLAGS.unparse_flags()
-        absl_logging.set_verbosity(verbosity)
-    assert exit_info.value.code == cli.INPUT_ERROR_EXIT_CODE
+def test_command_line_refuses_from_tf1_without_its_config(tmp_path, capsys):
+    argv = ["prog.py", f"--from_tf1={RELEASED}", f"--output_dir={tmp_path / 'again'}"]
+    assert exit_code_of(convert_checkpoint, argv) == cli.INPUT_ERROR_EXIT_CODE
     err = capsys.readouterr().err
     assert "--from_tf1 needs --bert_config_file" in err and "Traceback" not in err
     assert not (tmp_path / "again").exists()

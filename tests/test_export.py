@@ -24,8 +24,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 from absl import logging as absl_logging
+from command_line import exit_code_of
 
 from official_bert import checkpoints, cli, export, tokenization
 from official_bert import classifier_data as cd
@@ -491,21 +491,10 @@ def test_command_line_lists_its_flags(tmp_path):
         assert re.search(rf"--(\[no\])?{flag}:", result.stdout), flag
 
 
-def test_command_line_reports_bad_input_in_one_line(trained, tmp_path, capsys, monkeypatch):
-    # In this process: cli.call_main is what export.py runs after parsing its flags.
+def test_command_line_reports_bad_input_in_one_line(trained, tmp_path, capsys):
     args = [f"--{k}={v}" for k, v in _flags(trained).items()]
-    monkeypatch.setattr(sys, "argv", ["export.py"])
-    monkeypatch.delenv(cli.TRACEBACK_ENV, raising=False)
-    cli.define_flags(export)
-    verbosity = absl_logging.get_verbosity()
-    flags.FLAGS(["export.py", *args, "--task_name=nope", f"--export_dir={tmp_path / 'm'}"])
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            cli.call_main(export, ["export.py"])
-    finally:
-        flags.FLAGS.unparse_flags()
-        absl_logging.set_verbosity(verbosity)
-    assert exit_info.value.code == cli.INPUT_ERROR_EXIT_CODE
+    argv = ["export.py", *args, "--task_name=nope", f"--export_dir={tmp_path / 'm'}"]
+    assert exit_code_of(export, argv) == cli.INPUT_ERROR_EXIT_CODE
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("export.py: error: ") and "Task not found: nope" in line, line
     assert not (tmp_path / "m").exists()

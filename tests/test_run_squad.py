@@ -20,6 +20,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 from absl import logging as absl_logging
+from command_line import exit_code_of
 
 from official_bert import checkpoints, cli, squad_run
 from official_bert.errors import InputError
@@ -327,23 +328,11 @@ def test_command_line_predicts_the_original_file(tmp_path):
     assert (output_dir / "eval_results.json").exists()
 
 
-def test_command_line_refuses_a_bad_flag_in_one_line(tmp_path, capsys, monkeypatch):
-    # In this process: cli.call_main is what run_squad.py runs after parsing.
+def test_command_line_refuses_a_bad_flag_in_one_line(tmp_path, capsys):
     bad = golden_argv(
         os.path.join(SQUAD, "e2e", "v1.1", "flags.json"), tmp_path / "bad", doc_stride=0
     )
-    monkeypatch.setattr(sys, "argv", ["run_squad.py"])
-    monkeypatch.delenv(cli.TRACEBACK_ENV, raising=False)
-    squad_run.define_flags()
-    verbosity = absl_logging.get_verbosity()
-    FLAGS(["run_squad.py", *bad])
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            cli.call_main(squad_run, ["run_squad.py"])
-    finally:
-        FLAGS.unparse_flags()
-        absl_logging.set_verbosity(verbosity)
-    assert exit_info.value.code == cli.INPUT_ERROR_EXIT_CODE
+    assert exit_code_of(squad_run, ["run_squad.py", *bad]) == cli.INPUT_ERROR_EXIT_CODE
     (line,) = capsys.readouterr().err.strip().splitlines()  # one line, no traceback
     assert line == "run_squad.py: error: --doc_stride must be at least 1, got 0.", line
     assert not (tmp_path / "bad").exists()
