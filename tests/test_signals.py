@@ -1,7 +1,8 @@
 """SIGINT and SIGTERM stop training at a step boundary with a checkpoint (issue 14).
 
-A real signal is sent to a training subprocess (tests/signal_worker.py); the
-resumed run must end exactly like an uninterrupted one.
+Real signals are sent to a training subprocess (tests/signal_worker.py): SIGINT,
+then SIGTERM to the resumed run; the run resumed again must end exactly like an
+uninterrupted one (run in this process).
 """
 
 import os
@@ -12,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+import signal_worker
 import tensorflow as tf
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -50,9 +52,6 @@ def _final_state(output_dir):
 
 def _uninterrupted(output_dir):
     """The reference: the same run in this process, never signalled."""
-    sys.path.insert(0, TESTS)
-    import signal_worker
-
     assert signal_worker.main(str(output_dir), NUM_STEPS) == 0
     return _final_state(output_dir)
 
