@@ -22,9 +22,9 @@ def exit_code_of(module: ModuleType, argv: list[str]) -> int:
     module.define_flags()  # again: its defaults win over another entry point's
     saved_argv, verbosity = sys.argv, absl_logging.get_verbosity()
     traceback_env = os.environ.pop(cli.TRACEBACK_ENV, None)
-    sys.argv = argv[:1]
-    flags.FLAGS(argv)
     try:
+        sys.argv = argv[:1]
+        flags.FLAGS(argv)
         with pytest.raises(SystemExit) as exit_info:
             cli.call_main(module, argv[:1])
     finally:
